@@ -1,0 +1,98 @@
+//! The parent↔init protocol over one SOCK_SEQPACKET socketpair (one JSON message per packet).
+//!
+//! ```text
+//!  parent: ruse create (host namespaces)        init: clone → exec sealed memfd "ruse init <fd>"
+//!  ───────────────────────────────────────      ───────────────────────────────────────────────
+//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); execveat(memfd)
+//!  write uid_map/gid_map (new user ns)
+//!  Config{spec, rootfs, ns plan, fds} ────────▶ join/unshare namespaces, hostname, lo up,
+//!                                               mounts, devices, console
+//!                          ◀─────────────────── CreateRuntime
+//!  run prestart + createRuntime hooks
+//!  HooksDone ─────────────────────────────────▶ createContainer hooks, masks, ro paths,
+//!                                               pivot_root, sysctl, process attrs, user, caps
+//!                          ◀─────────────────── Ready
+//!  save state.json, --pid-file
+//!  Saved ─────────────────────────────────────▶ clear pdeathsig; accept() on exec.sock
+//!  exit 0                                       … `ruse start` connects → startContainer hooks
+//!                                               → close fds → execve(process.args)
+//!  At any step init may send Error{msg} and exit; the parent kills, reaps and cleans up.
+//!  EOF before Ready means init died: the parent reports its wait status.
+//! ```
+//! `start` reads the accepted connection: EOF (the CLOEXEC end closed by a successful execve)
+//! means started; a message is the error of the last steps.
+
+use crate::namespaces::NsPlan;
+use crate::sys::socket;
+use anyhow::{anyhow, Context, Result};
+use oci_spec::runtime::Spec;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Config {
+    pub id: String,
+    pub spec: Spec,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub ns: NsPlan,
+    pub no_pivot: bool,
+    /// The host pid of init, for the state hooks see.
+    pub host_pid: i32,
+    pub listen_fd: i32,
+    pub console_fd: Option<i32>,
+    pub preserve_fds: u32,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum ToInit {
+    Config(Box<Config>),
+    HooksDone,
+    Saved,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub enum FromInit {
+    CreateRuntime,
+    Ready,
+    Error(String),
+}
+
+pub struct Channel(pub OwnedFd);
+
+impl Channel {
+    pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
+        let data = serde_json::to_vec(msg).context("encode message")?;
+        socket::send(self.0.as_fd(), &data, &[]).context("send to the other side of create")
+    }
+
+    /// Receives one message; None when the peer closed its end.
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        let (data, _) = socket::recv(self.0.as_fd()).context("receive from the other side of create")?;
+        if data.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&data).map(Some).map_err(|e| anyhow!("malformed message ({} bytes): {e}", data.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_garbage() {
+        let (a, b) = socket::seqpacket_pair().unwrap();
+        let (a, b) = (Channel(a), Channel(b));
+        a.send(&FromInit::Error("boom".into())).unwrap();
+        match b.recv::<FromInit>().unwrap() {
+            Some(FromInit::Error(m)) => assert_eq!(m, "boom"),
+            other => panic!("{other:?}"),
+        }
+        socket::send(a.0.as_fd(), b"\xff{not json", &[]).unwrap();
+        assert!(b.recv::<FromInit>().is_err());
+        drop(a);
+        assert!(b.recv::<FromInit>().unwrap().is_none());
+    }
+}

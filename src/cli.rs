@@ -1,0 +1,228 @@
+//! The command line, flag for flag runc's (../shared/COMPAT.md), and the Go-style argv
+//! normalisation engines rely on: `-bundle x`, `--flag=true|false`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "ruse", disable_version_flag = true, about = "A daemonless OCI container runtime")]
+pub struct Cli {
+    /// Root directory for container state (default /run/ruse, or $XDG_RUNTIME_DIR/ruse rootless)
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
+    /// Append log lines to this file
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[arg(long, global = true)]
+    pub debug: bool,
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (a global flag, before the command, as runc)
+    #[arg(long)]
+    pub rootless: Option<String>,
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    /// Print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Output the state of a container
+    State { id: String },
+    /// Send a signal to the container's init process
+    Kill {
+        id: String,
+        signal: Option<String>,
+        #[arg(short = 'a', long, hide = true)]
+        all: bool,
+    },
+    /// Delete a container
+    Delete {
+        id: String,
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Create and start a container
+    Run(RunArgs),
+    /// List containers
+    List {
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: ListFormat,
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Create a default config.json
+    Spec {
+        #[arg(short = 'b', long)]
+        bundle: Option<PathBuf>,
+        #[arg(long = "rootless", id = "spec_rootless")]
+        rootless: bool,
+    },
+    /// Show the features this runtime implements
+    Features,
+    /// Internal: the container's init (run from the sealed copy of this binary)
+    #[command(hide = true)]
+    Init { fd: i32 },
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    pub id: String,
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long)]
+    pub keep: bool,
+    #[arg(long = "no-subreaper", hide = true)]
+    pub no_subreaper: bool,
+}
+
+/// Long flags that take no value: Go's flag package accepts `--x=true|false` for them.
+const BOOL_FLAGS: &[&str] = &[
+    "debug", "systemd-cgroup", "no-pivot", "no-new-keyring", "force", "all", "detach", "keep",
+    "quiet", "no-subreaper", "version", "help",
+];
+
+/// Every long flag name, so a single-dash spelling (`-bundle`) can be recognised.
+const LONG_FLAGS: &[&str] = &[
+    "root", "log", "log-format", "debug", "systemd-cgroup", "rootless", "criu", "bundle",
+    "pid-file", "console-socket", "pidfd-socket", "no-pivot", "no-new-keyring", "preserve-fds",
+    "force", "all", "detach", "keep", "no-subreaper", "format", "quiet", "version", "help",
+];
+
+/// Rewrites Go-style arguments into the form clap parses. Stops at `--`.
+pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for a in args {
+        if rest || a == "--" {
+            rest = true;
+            out.push(a);
+            continue;
+        }
+        let long = if a.starts_with("--") {
+            Some(a[2..].to_string())
+        } else if a.len() > 2 && a.starts_with('-') {
+            let name = a[1..].split('=').next().unwrap_or("");
+            LONG_FLAGS.contains(&name).then(|| a[1..].to_string())
+        } else {
+            None
+        };
+        match long {
+            Some(body) => {
+                let (name, value) = match body.split_once('=') {
+                    Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                    None => (body, None),
+                };
+                match value {
+                    Some(v) if BOOL_FLAGS.contains(&name.as_str()) => match v.as_str() {
+                        "true" | "1" | "t" | "T" | "TRUE" | "True" => out.push(format!("--{name}")),
+                        "false" | "0" | "f" | "F" | "FALSE" | "False" => {}
+                        _ => out.push(format!("--{name}={v}")),
+                    },
+                    Some(v) => out.push(format!("--{name}={v}")),
+                    None => out.push(format!("--{name}")),
+                }
+            }
+            None => out.push(a),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(v: &[&str]) -> Vec<String> {
+        normalize(v.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn single_dash_long_flags() {
+        assert_eq!(n(&["ruse", "create", "-bundle", "b", "id"]), ["ruse", "create", "--bundle", "b", "id"]);
+        assert_eq!(n(&["ruse", "-root=/x", "state", "c"]), ["ruse", "--root=/x", "state", "c"]);
+        assert_eq!(n(&["ruse", "run", "-no-subreaper", "-b", "x"]), ["ruse", "run", "--no-subreaper", "-b", "x"]);
+    }
+
+    #[test]
+    fn go_booleans() {
+        assert_eq!(n(&["ruse", "delete", "--force=true", "c"]), ["ruse", "delete", "--force", "c"]);
+        assert_eq!(n(&["ruse", "delete", "--force=false", "c"]), ["ruse", "delete", "c"]);
+        assert_eq!(n(&["ruse", "--rootless=true", "list"]), ["ruse", "--rootless=true", "list"]);
+    }
+
+    #[test]
+    fn stops_at_double_dash_and_leaves_short_flags() {
+        assert_eq!(n(&["ruse", "kill", "-a", "c", "--", "-bundle"]), ["ruse", "kill", "-a", "c", "--", "-bundle"]);
+        assert_eq!(n(&["ruse", "list", "-q"]), ["ruse", "list", "-q"]);
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["ruse", "spec", "--rootless"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Spec { rootless: true, .. })));
+    }
+
+    #[test]
+    fn parses_runc_style_create() {
+        let cli = Cli::try_parse_from(n(&[
+            "ruse", "--root", "/r", "--log", "/l", "--log-format", "json", "create", "--bundle", "/b",
+            "--pid-file", "/p", "--preserve-fds", "2", "c1",
+        ]))
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormat::Json);
+        match cli.command {
+            Some(Command::Create(c)) => {
+                assert_eq!(c.id, "c1");
+                assert_eq!(c.preserve_fds, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

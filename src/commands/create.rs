@@ -1,0 +1,96 @@
+//! `ruse create`: validate everything, make the state dir, launch init, save the facts.
+
+use super::Globals;
+use crate::bundle;
+use crate::cli::CreateArgs;
+use crate::container::{validate_id, Container};
+use crate::launch::{self, Launched};
+use crate::state::Facts;
+use anyhow::{bail, Context, Result};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// Creates the container; returns it still locked, with init released (detached) or not.
+pub fn create(g: &Globals, a: &CreateArgs, b: &bundle::Bundle, console: Option<OwnedFd>) -> Result<(Container, Launched)> {
+    validate_id(&a.id)?;
+    let terminal = terminal(b);
+    let console = match (terminal, console, &a.console_socket) {
+        (true, Some(c), _) => Some(c),
+        (true, None, Some(path)) => Some(
+            crate::sys::socket::connect(path, libc::SOCK_STREAM).with_context(|| format!("--console-socket {}", path.display()))?,
+        ),
+        (true, None, None) => bail!("process.terminal is true: a detached container needs --console-socket"),
+        (false, _, Some(_)) => bail!("--console-socket given but process.terminal is false"),
+        (false, _, None) => None,
+    };
+    if let Some(p) = &a.pidfd_socket {
+        bail!("not supported: --pidfd-socket {}", p.display());
+    }
+    let mut c = Container::create_new(&g.root, &a.id)?;
+    match launch_and_save(&mut c, b, a, console) {
+        Ok(l) => Ok((c, l)),
+        Err(e) => {
+            let _ = c.remove();
+            Err(e)
+        }
+    }
+}
+
+pub fn terminal(b: &bundle::Bundle) -> bool {
+    b.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false)
+}
+
+/// The `create` verb: detached, init released once the state is saved.
+pub fn create_detached(g: &Globals, a: &CreateArgs) -> Result<()> {
+    validate_id(&a.id)?;
+    let b = bundle::load(&a.bundle)?;
+    let (_c, l) = create(g, a, &b, None)?;
+    l.release()
+}
+
+fn launch_and_save(c: &mut Container, b: &bundle::Bundle, a: &CreateArgs, console: Option<OwnedFd>) -> Result<Launched> {
+    let l = launch::launch(launch::Request {
+        id: &a.id,
+        bundle: b,
+        state_dir: &c.dir,
+        no_pivot: a.no_pivot,
+        console,
+        preserve_fds: a.preserve_fds,
+    })?;
+    let facts = Facts {
+        id: a.id.clone(),
+        pid: l.pid,
+        start_time: l.start_time,
+        bundle: b.dir.clone(),
+        rootfs: b.rootfs.clone(),
+        created: crate::state::rfc3339_now(),
+        owner: owner_name(),
+        config: b.spec.clone(),
+    };
+    c.save(facts)?;
+    if let Some(p) = &a.pid_file {
+        write_pid_file(p, l.pid)?;
+    }
+    Ok(l)
+}
+
+/// Writes the pid file atomically (temp + rename), as engines poll for it.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path)?;
+    let name = path.file_name().context("--pid-file has no file name")?.to_string_lossy().into_owned();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("write --pid-file {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("write --pid-file {}", path.display()))
+}
+
+fn owner_name() -> String {
+    let uid = crate::sys::process::geteuid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}

@@ -1,0 +1,16 @@
+//! One file per verb: lock, load, check the transition, call the domain modules. No syscalls.
+
+pub mod create;
+pub mod delete;
+pub mod info;
+pub mod kill;
+pub mod run;
+pub mod start;
+pub mod state;
+
+use std::path::PathBuf;
+
+/// Global flags every verb sees.
+pub struct Globals {
+    pub root: PathBuf,
+}

@@ -1,0 +1,189 @@
+//! A container's home on disk: `<root>/<id>/`, made with an atomic `mkdir` (so two creates of
+//! one id cannot both win), locked with `flock` on the directory itself for every command
+//! (exclusive to change, shared to read), and `state.json` replaced atomically (temp + rename).
+
+use crate::errors::RuseError;
+use crate::state::{Facts, Status};
+use anyhow::{Context, Result};
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+const STATE_FILE: &str = "state.json";
+const MAX_ID_LEN: usize = 200;
+
+/// Lock mode a command needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    Shared,
+    Exclusive,
+}
+
+pub struct Container {
+    pub id: String,
+    pub dir: PathBuf,
+    /// Held for the life of the command; the flock goes with it.
+    _lock: File,
+    pub facts: Option<Facts>,
+}
+
+/// runc's rule: `^[\w+\-.]+$`, not `.` or `..`; bounded so `<id>/state.json.tmp` fits NAME_MAX.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok_chars = id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if id.is_empty() || !ok_chars || id == "." || id == ".." || id.len() > MAX_ID_LEN {
+        return Err(RuseError::InvalidId(id.to_string()).into());
+    }
+    Ok(())
+}
+
+/// The state root: `--root`, else `$XDG_RUNTIME_DIR/ruse` for a non-root user, else /run/ruse.
+pub fn default_root() -> PathBuf {
+    if crate::sys::process::geteuid() != 0 {
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("ruse");
+        }
+    }
+    PathBuf::from("/run/ruse")
+}
+
+fn lock_dir(dir: &Path, mode: Lock) -> std::io::Result<File> {
+    let f = File::open(dir)?;
+    crate::sys::fs::flock(f.as_fd(), mode == Lock::Exclusive)?;
+    Ok(f)
+}
+
+impl Container {
+    /// Makes the state dir of a new container and locks it; fails if the id exists.
+    pub fn create_new(root: &Path, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        fs::create_dir_all(root).with_context(|| format!("create state root {}", root.display()))?;
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RuseError::Exists(id.to_string()).into())
+            }
+            Err(e) => return Err(e).with_context(|| format!("create state dir {}", dir.display())),
+        }
+        let lock = match lock_dir(&dir, Lock::Exclusive) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = fs::remove_dir(&dir);
+                return Err(e).with_context(|| format!("lock {}", dir.display()));
+            }
+        };
+        Ok(Container { id: id.to_string(), dir, _lock: lock, facts: None })
+    }
+
+    /// Opens and locks an existing container. `facts` is None when its create never finished.
+    pub fn open(root: &Path, id: &str, mode: Lock) -> Result<Container> {
+        validate_id(id)?;
+        let dir = root.join(id);
+        let lock = match lock_dir(&dir, mode) {
+            Ok(l) => l,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RuseError::NotFound(id.to_string()).into()),
+            Err(e) => return Err(e).with_context(|| format!("lock {}", dir.display())),
+        };
+        // A concurrent delete may have removed the directory while we waited for the lock.
+        if !dir.exists() {
+            return Err(RuseError::NotFound(id.to_string()).into());
+        }
+        let facts = match fs::read(dir.join(STATE_FILE)) {
+            Ok(b) => Some(serde_json::from_slice(&b).with_context(|| format!("parse {}/{STATE_FILE}", dir.display()))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("read {}/{STATE_FILE}", dir.display())),
+        };
+        Ok(Container { id: id.to_string(), dir, _lock: lock, facts })
+    }
+
+    /// Like `open`, but a container whose create never finished counts as missing.
+    pub fn open_existing(root: &Path, id: &str, mode: Lock) -> Result<(Container, Facts)> {
+        let mut c = Container::open(root, id, mode)?;
+        match c.facts.take() {
+            Some(f) => Ok((c, f)),
+            None => Err(RuseError::NotFound(id.to_string()).into()),
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match &self.facts {
+            Some(f) => f.status(&self.dir),
+            None => Status::Creating,
+        }
+    }
+
+    /// Writes `state.json` atomically: readers see the old or the new file, never a torn one.
+    pub fn save(&mut self, facts: Facts) -> Result<()> {
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        let data = serde_json::to_vec(&facts).context("serialise state")?;
+        let mut f = File::create(&tmp).with_context(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data).with_context(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.dir.join(STATE_FILE)).with_context(|| format!("rename {}", tmp.display()))?;
+        self.facts = Some(facts);
+        Ok(())
+    }
+
+    /// Removes the state dir; the lock is released when `self` drops.
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", self.dir.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Ids of every container under `root` (entries may vanish while we look).
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("read {}", root.display())),
+    };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|id| validate_id(id).is_ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Reads facts without locking (for `list`): state.json is replaced atomically.
+pub fn peek_facts(root: &Path, id: &str) -> Option<Facts> {
+    serde_json::from_slice(&fs::read(root.join(id).join(STATE_FILE)).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_like_runc() {
+        for ok in ["a", "c1", "A-b_c.d+e", "x".repeat(200).as_str()] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", "a\0b", "x".repeat(1024).as_str()] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exclusive_create_and_atomic_save() {
+        let root = std::env::temp_dir().join(format!("ruse-ut-{}", std::process::id()));
+        let c = Container::create_new(&root, "x1").unwrap();
+        let err = Container::create_new(&root, "x1").err().unwrap();
+        assert!(err.to_string().contains("exists"), "{err}");
+        drop(c);
+        let c = Container::open(&root, "x1", Lock::Shared).unwrap();
+        assert!(c.facts.is_none());
+        c.remove().unwrap();
+        let err = Container::open(&root, "x1", Lock::Shared).err().unwrap();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let _ = fs::remove_dir_all(&root);
+    }
+}

@@ -1,0 +1,133 @@
+//! The container side of create: `ruse init <fd>`, exec'd from the sealed memfd copy of ruse
+//! inside the new namespaces. One straight script of steps (see the diagram in channel.rs),
+//! ending in `execve` of the user's program after `start` connects to exec.sock.
+
+mod process;
+
+use crate::channel::{Channel, Config, FromInit, ToInit};
+use crate::rootfs;
+use crate::sys::{fs as sfs, process as sp, socket};
+use anyhow::{anyhow, bail, Context, Result};
+use std::fs::File;
+use std::os::fd::AsFd;
+
+/// Entry point; never returns. Errors go to the parent (or to `start`) as text.
+pub fn main(fd: i32) -> ! {
+    let chan = match crate::sys::adopt_fd(fd) {
+        Ok(fd) => Channel(fd),
+        Err(_) => std::process::exit(1),
+    };
+    let err = match run(&chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = chan.send(&FromInit::Error(format!("{err:#}")));
+    std::process::exit(1);
+}
+
+enum Never {}
+
+fn expect(chan: &Channel, what: &str) -> Result<ToInit> {
+    chan.recv::<ToInit>()?.ok_or_else(|| anyhow!("runtime went away while init waited for {what}"))
+}
+
+fn run(chan: &Channel) -> Result<Never> {
+    let cfg = match expect(chan, "its config")? {
+        ToInit::Config(c) => *c,
+        other => bail!("protocol error: expected config, got {other:?}"),
+    };
+    let listener = crate::sys::adopt_fd(cfg.listen_fd).context("exec.sock fd")?;
+    let console = cfg.console_fd.map(crate::sys::adopt_fd).transpose().context("console fd")?;
+    sfs::umask(0);
+    join_namespaces(&cfg)?;
+    let spec = &cfg.spec;
+    if cfg.ns.new_user {
+        // Become root of the new user namespace so later steps hold its capabilities.
+        sp::setresgid(0).context("setgid 0 in the user namespace")?;
+        sp::setresuid(0).context("setuid 0 in the user namespace")?;
+    }
+    if cfg.ns.new_net {
+        sp::loopback_up().context("bring up lo")?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        sp::sethostname(h).with_context(|| format!("hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sp::setdomainname(d).with_context(|| format!("domainname {d:?}"))?;
+    }
+    let proc_ = process::Process::new(spec)?;
+    let opts = rootfs::Options {
+        spec,
+        rootfs: &cfg.rootfs,
+        bundle: &cfg.bundle,
+        in_userns: cfg.ns.new_user || cfg.ns.init_join.iter().any(|(n, _)| n == "user"),
+        terminal: proc_.terminal,
+    };
+    let mounts_private = cfg.ns.clone_flags & libc::CLONE_NEWNS as u64 != 0 || cfg.ns.init_unshare & libc::CLONE_NEWNS as u64 != 0;
+    if !mounts_private {
+        bail!("linux.namespaces: ruse needs a new mount namespace to build the rootfs");
+    }
+    let prepared = rootfs::prepare(&opts)?;
+    chan.send(&FromInit::CreateRuntime)?;
+    match expect(chan, "createRuntime hooks")? {
+        ToInit::HooksDone => {}
+        other => bail!("protocol error: expected HooksDone, got {other:?}"),
+    }
+    container_hooks(&cfg, "createContainer", "creating")?;
+    rootfs::finish(&prepared, &opts, cfg.no_pivot)?;
+    process::sysctl(spec)?;
+    if let (Some((master, slave)), Some(sock)) = (&prepared.console, &console) {
+        process::send_console(sock.as_fd(), master.as_fd(), slave.as_fd(), spec)?;
+    }
+    let exec = proc_.prepare(prepared.console.as_ref().map(|(_, s)| s.as_fd()))?;
+    drop(prepared);
+    drop(console);
+    // Credentials changed: the kernel cleared the parent-death signal; arm it again so a
+    // killed create still takes init with it.
+    sp::set_pdeathsig(libc::SIGKILL).context("re-arm parent death signal")?;
+    chan.send(&FromInit::Ready)?;
+    match expect(chan, "the saved state")? {
+        ToInit::Saved => {}
+        other => bail!("protocol error: expected Saved, got {other:?}"),
+    }
+    sp::set_pdeathsig(0).context("clear parent death signal")?;
+    let conn = socket::accept(listener.as_fd()).context("wait for start")?;
+    drop(listener);
+    // From here the error goes to `start` on its connection.
+    let err = match started(&cfg, &exec) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = socket::send(conn.as_fd(), format!("{err:#}").as_bytes(), &[]);
+    std::process::exit(1);
+}
+
+fn started(cfg: &Config, exec: &process::Exec) -> Result<Never> {
+    container_hooks(cfg, "startContainer", "created")?;
+    Err(exec.exec(cfg.preserve_fds))
+}
+
+#[allow(deprecated)]
+fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
+    let Some(h) = cfg.spec.hooks() else { return Ok(()) };
+    let list = match kind {
+        "createContainer" => h.create_container(),
+        _ => h.start_container(),
+    };
+    let Some(list) = list.as_deref().filter(|l| !l.is_empty()) else { return Ok(()) };
+    let ann = cfg.spec.annotations().clone().unwrap_or_default();
+    let mut state = crate::state::creating_state(&cfg.id, cfg.host_pid, &cfg.bundle, &ann);
+    state["status"] = status.into();
+    crate::hooks::run(kind, list, &state)
+}
+
+fn join_namespaces(cfg: &Config) -> Result<()> {
+    for (name, path) in &cfg.ns.init_join {
+        let f = File::open(path).with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
+        sp::setns(f.as_fd(), 0).with_context(|| format!("join {name} namespace {}", path.display()))?;
+    }
+    if cfg.ns.init_unshare != 0 {
+        sp::unshare(cfg.ns.init_unshare as i32).context("unshare namespaces")?;
+    }
+    Ok(())
+}

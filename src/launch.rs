@@ -1,0 +1,175 @@
+//! The parent side of create, in the calling process and the host's namespaces: seal a copy
+//! of ruse, clone init into its new namespaces, write its id maps, drive the protocol of
+//! `channel.rs`, run the runtime-namespace hooks. A guard kills and reaps init on any error.
+
+use crate::bundle::Bundle;
+use crate::channel::{Channel, Config, FromInit, ToInit};
+use crate::hooks;
+use crate::namespaces::{self, NsPlan};
+use crate::sys::{fs as sfs, process as sp, socket};
+use anyhow::{anyhow, bail, Context, Result};
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+pub struct Request<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub state_dir: &'a Path,
+    pub no_pivot: bool,
+    /// A connected console socket (detached) or our own socketpair end (foreground run).
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// Init, cloned and set up, blocked on exec.sock. Dropping it without `disarm` kills it.
+pub struct Launched {
+    pub pid: i32,
+    pub start_time: u64,
+    chan: Channel,
+    armed: bool,
+}
+
+impl Launched {
+    /// Tells init its state is saved: from now on it outlives this process.
+    pub fn release(mut self) -> Result<()> {
+        self.chan.send(&ToInit::Saved)?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_and_reap(self.pid);
+        }
+    }
+}
+
+fn kill_and_reap(pid: i32) {
+    let _ = sp::kill(pid, libc::SIGKILL);
+    let _ = sp::waitpid(pid, false);
+}
+
+pub fn launch(mut req: Request) -> Result<Launched> {
+    let spec = &req.bundle.spec;
+    let ns = namespaces::plan(spec)?;
+    let exe = sfs::sealed_self_copy().context("seal a copy of the runtime binary")?;
+    let (ours, theirs) = socket::seqpacket_pair().context("socketpair")?;
+    let dir = File::open(req.state_dir).with_context(|| format!("open {}", req.state_dir.display()))?;
+    let sock_path = PathBuf::from(format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), crate::state::EXEC_SOCK));
+    let listener = socket::listen(&sock_path).context("listen on exec.sock")?;
+    let pass: Vec<RawFd> = [theirs.as_raw_fd(), listener.as_raw_fd()]
+        .into_iter()
+        .chain(req.console.as_ref().map(|c| c.as_raw_fd()))
+        .collect();
+    let pid = clone_init(&ns, spec, &exe, &pass)?;
+    // Our copies of init's fds are not needed here once it has them.
+    drop(req.console.take());
+    let mut launched = Launched { pid, start_time: 0, chan: Channel(ours), armed: true };
+    drop((theirs, listener, exe));
+    if ns.new_user {
+        let l = spec.linux().as_ref().context("linux section")?;
+        crate::userns::write_maps(pid, l.uid_mappings().as_deref().unwrap_or_default(), l.gid_mappings().as_deref().unwrap_or_default())?;
+    }
+    let cfg = Config {
+        id: req.id.to_string(),
+        spec: spec.clone(),
+        bundle: req.bundle.dir.clone(),
+        rootfs: req.bundle.rootfs.clone(),
+        ns,
+        no_pivot: req.no_pivot,
+        host_pid: pid,
+        listen_fd: pass[1],
+        console_fd: pass.get(2).copied(),
+        preserve_fds: req.preserve_fds,
+    };
+    launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
+    loop {
+        match launched.chan.recv::<FromInit>()? {
+            Some(FromInit::CreateRuntime) => {
+                runtime_hooks(&req, pid)?;
+                launched.chan.send(&ToInit::HooksDone)?;
+            }
+            Some(FromInit::Ready) => break,
+            Some(FromInit::Error(msg)) => return Err(anyhow!(msg)),
+            None => bail!("container init exited during setup ({})", reap_status(pid)),
+        }
+    }
+    launched.start_time = crate::state::process_start_time(pid).context("container init vanished after setup")?;
+    Ok(launched)
+}
+
+fn reap_status(pid: i32) -> String {
+    match sp::waitpid(pid, false) {
+        Ok(Some((_, st))) => format!("exit status {}", sp::exit_code(st)),
+        _ => "status unknown".into(),
+    }
+}
+
+#[allow(deprecated)]
+fn runtime_hooks(req: &Request, pid: i32) -> Result<()> {
+    let spec = &req.bundle.spec;
+    let Some(h) = spec.hooks() else { return Ok(()) };
+    let ann = spec.annotations().clone().unwrap_or_default();
+    let state = crate::state::creating_state(req.id, pid, &req.bundle.dir, &ann);
+    hooks::run("prestart", h.prestart().as_deref().unwrap_or_default(), &state)?;
+    hooks::run("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &state)
+}
+
+/// Clones init. Pid and time namespaces only apply to children, so the parent enters (or
+/// creates) them around the clone and returns to its own afterwards.
+fn clone_init(ns: &NsPlan, spec: &oci_spec::runtime::Spec, exe: &OwnedFd, pass: &[RawFd]) -> Result<i32> {
+    let own_pid = File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
+    let own_time = if ns.new_time { Some(File::open("/proc/self/ns/time").context("open /proc/self/ns/time")?) } else { None };
+    if let Some(path) = &ns.parent_join_pid {
+        let f = File::open(path).with_context(|| format!("linux.namespaces pid path {}", path.display()))?;
+        sp::setns(f.as_fd(), libc::CLONE_NEWPID).with_context(|| format!("join pid namespace {}", path.display()))?;
+    }
+    if ns.new_time {
+        sp::unshare(libc::CLONE_NEWTIME).context("unshare time namespace")?;
+        write_time_offsets(spec)?;
+    }
+    let argv: Vec<CString> = vec![c"ruse".into(), c"init".into(), CString::new(pass[0].to_string())?];
+    let res = sp::clone_fork(ns.clone_flags);
+    if matches!(res, Ok(0)) {
+        child_exec(exe, pass, &argv);
+    }
+    let restore = sp::setns(own_pid.as_fd(), libc::CLONE_NEWPID);
+    if let Some(t) = &own_time {
+        let _ = sp::setns(t.as_fd(), libc::CLONE_NEWTIME);
+    }
+    let pid = res.context("clone container init")?;
+    if let Err(e) = restore {
+        kill_and_reap(pid);
+        return Err(e).context("return to own pid namespace");
+    }
+    Ok(pid)
+}
+
+/// In the cloned child: make sure we die with the parent, keep the fds init needs, exec.
+/// (In a new pid namespace getppid() is 0, so a parent that died before pdeathsig was armed
+/// is noticed by init as EOF on the channel instead.) Signals to a pid-namespace init are
+/// ignored, so failure exits rather than aborts.
+fn child_exec(exe: &OwnedFd, pass: &[RawFd], argv: &[CString]) -> ! {
+    let _ = sp::set_pdeathsig(libc::SIGKILL);
+    for &fd in pass {
+        let _ = sfs::set_cloexec(fd, false);
+    }
+    let _ = sp::execveat_fd(exe.as_fd(), argv);
+    sp::exit_now(127)
+}
+
+fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let mut text = String::new();
+    for (clock, off) in &offsets {
+        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", text).context("write linux.timeOffsets")?;
+    }
+    Ok(())
+}

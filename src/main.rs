@@ -1,0 +1,100 @@
+//! ruse: a daemonless OCI runtime, runc's CLI flag for flag. This file parses, dispatches,
+//! and prints the one error line.
+#![deny(unsafe_code)]
+
+mod bundle;
+mod caps;
+mod channel;
+mod cli;
+mod commands;
+mod container;
+mod errors;
+mod hooks;
+mod init;
+mod launch;
+mod log;
+mod namespaces;
+mod rootfs;
+mod signal;
+mod state;
+mod sys;
+mod userns;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use commands::Globals;
+
+fn main() {
+    let args = cli::normalize(std::env::args());
+    // The container's init: no logging setup, no clap help, straight in.
+    if args.get(1).map(String::as_str) == Some("init") {
+        let fd = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(-1);
+        init::main(fd);
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    log::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug);
+    let (verb, id) = describe(&cli.command);
+    match dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let prefix = match id {
+                Some(id) => format!("{verb} {id}: "),
+                None if !verb.is_empty() => format!("{verb}: "),
+                None => String::new(),
+            };
+            log::error(&format!("{prefix}{e:#}"));
+            std::process::exit(1);
+        }
+    }
+}
+
+fn describe(c: &Option<Command>) -> (&'static str, Option<String>) {
+    match c {
+        Some(Command::Create(a)) => ("create", Some(a.id.clone())),
+        Some(Command::Run(a)) => ("run", Some(a.create.id.clone())),
+        Some(Command::Start { id }) => ("start", Some(id.clone())),
+        Some(Command::State { id }) => ("state", Some(id.clone())),
+        Some(Command::Kill { id, .. }) => ("kill", Some(id.clone())),
+        Some(Command::Delete { id, .. }) => ("delete", Some(id.clone())),
+        Some(Command::List { .. }) => ("list", None),
+        Some(Command::Spec { .. }) => ("spec", None),
+        _ => ("", None),
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    if cli.version {
+        commands::info::version();
+        return Ok(0);
+    }
+    if cli.systemd_cgroup {
+        return Err(errors::not_supported("--systemd-cgroup (cgroups are managed through cgroupfs only)"));
+    }
+    let g = Globals { root: cli.root.clone().unwrap_or_else(container::default_root) };
+    let Some(cmd) = cli.command else {
+        anyhow::bail!("no command given: see ruse --help");
+    };
+    match cmd {
+        Command::Create(a) => commands::create::create_detached(&g, &a).map(|_| 0),
+        Command::Start { id } => {
+            let (c, f) = container::Container::open_existing(&g.root, &id, container::Lock::Exclusive)?;
+            commands::start::start(&c, &f).map(|_| 0)
+        }
+        Command::State { id } => commands::state::state(&g, &id).map(|_| 0),
+        Command::Kill { id, signal, all } => commands::kill::kill(&g, &id, signal.as_deref(), all).map(|_| 0),
+        Command::Delete { id, force } => commands::delete::delete(&g, &id, force).map(|_| 0),
+        Command::Run(a) => commands::run::run(&g, &a),
+        Command::List { format, quiet } => commands::info::list(&g, format, quiet).map(|_| 0),
+        Command::Spec { bundle, rootless } => commands::info::spec(bundle.as_deref(), rootless).map(|_| 0),
+        Command::Features => commands::info::features().map(|_| 0),
+        Command::Init { .. } => anyhow::bail!("init is internal to ruse"),
+        Command::Other(v) => Err(errors::not_supported(format!("command {:?}", v.first().map(String::as_str).unwrap_or("")))),
+    }
+}

@@ -1,0 +1,119 @@
+//! The namespace plan: which namespaces the clone creates, which init joins by path and in
+//! what order, and which the parent must arrange before cloning (pid and time only take
+//! effect for children). Pure and unit-tested; `launch` and `init` apply it.
+
+use crate::errors::not_supported;
+use anyhow::Result;
+use oci_spec::runtime::{LinuxNamespaceType as T, Spec};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsPlan {
+    /// CLONE_NEW* flags for the clone that makes init.
+    pub clone_flags: u64,
+    /// The parent enters this pid namespace (for its children) around the clone.
+    pub parent_join_pid: Option<PathBuf>,
+    /// The parent unshares a time namespace and writes the offsets before the clone.
+    pub new_time: bool,
+    /// Namespaces init joins with setns, in order (the user namespace last: joining the others
+    /// needs the privileges the runtime has before it enters a user namespace).
+    pub init_join: Vec<(String, PathBuf)>,
+    /// CLONE_NEW* flags init unshares after joining (namespaces owned by a joined user ns).
+    pub init_unshare: u64,
+    pub new_user: bool,
+    pub new_net: bool,
+}
+
+pub fn flag(t: T) -> u64 {
+    (match t {
+        T::Pid => libc::CLONE_NEWPID,
+        T::Network => libc::CLONE_NEWNET,
+        T::Mount => libc::CLONE_NEWNS,
+        T::Ipc => libc::CLONE_NEWIPC,
+        T::Uts => libc::CLONE_NEWUTS,
+        T::User => libc::CLONE_NEWUSER,
+        T::Cgroup => libc::CLONE_NEWCGROUP,
+        T::Time => libc::CLONE_NEWTIME,
+    }) as u64
+}
+
+/// The name used in `/proc/<pid>/ns/<name>`.
+pub fn proc_name(t: T) -> &'static str {
+    match t {
+        T::Pid => "pid",
+        T::Network => "net",
+        T::Mount => "mnt",
+        T::Ipc => "ipc",
+        T::Uts => "uts",
+        T::User => "user",
+        T::Cgroup => "cgroup",
+        T::Time => "time",
+    }
+}
+
+pub fn plan(spec: &Spec) -> Result<NsPlan> {
+    let mut p = NsPlan::default();
+    let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    let joins_user = list.iter().any(|n| n.typ() == T::User && n.path().is_some());
+    let mut user_join = None;
+    for ns in &list {
+        let t = ns.typ();
+        match (ns.path(), t) {
+            (Some(path), T::Pid) => p.parent_join_pid = Some(path.clone()),
+            (Some(path), T::User) => user_join = Some(path.clone()),
+            (Some(path), _) => p.init_join.push((proc_name(t).to_string(), path.clone())),
+            (None, T::Time) => p.new_time = true,
+            (None, T::Pid) if joins_user => {
+                return Err(not_supported("a new pid namespace together with joining a user namespace by path"))
+            }
+            (None, T::Pid) => p.clone_flags |= flag(t),
+            (None, _) if joins_user => p.init_unshare |= flag(t),
+            (None, _) => p.clone_flags |= flag(t),
+        }
+        if ns.path().is_none() {
+            p.new_user |= t == T::User;
+            p.new_net |= t == T::Network;
+        }
+    }
+    if let Some(path) = user_join {
+        p.init_join.push(("user".to_string(), path));
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ns: &str) -> Spec {
+        serde_json::from_str(&format!(r#"{{"ociVersion":"1.0.2","linux":{{"namespaces":{ns}}}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn new_namespaces_go_in_the_clone() {
+        let p = plan(&spec(r#"[{"type":"pid"},{"type":"network"},{"type":"mount"},{"type":"user"}]"#)).unwrap();
+        let want = libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWUSER;
+        assert_eq!(p.clone_flags, want as u64);
+        assert!(p.new_user && p.new_net && !p.new_time);
+        assert!(p.init_join.is_empty());
+    }
+
+    #[test]
+    fn joined_pid_and_time_are_parent_side() {
+        let p = plan(&spec(r#"[{"type":"pid","path":"/proc/1/ns/pid"},{"type":"time"}]"#)).unwrap();
+        assert_eq!(p.parent_join_pid.as_deref(), Some(std::path::Path::new("/proc/1/ns/pid")));
+        assert!(p.new_time);
+        assert_eq!(p.clone_flags, 0);
+    }
+
+    #[test]
+    fn joined_user_goes_last_and_new_ones_are_unshared_after_it() {
+        let p = plan(&spec(r#"[{"type":"user","path":"/u"},{"type":"network","path":"/n"},{"type":"uts"}]"#)).unwrap();
+        let names: Vec<&str> = p.init_join.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["net", "user"]);
+        assert_eq!(p.init_unshare, libc::CLONE_NEWUTS as u64);
+        assert_eq!(p.clone_flags, 0);
+        assert!(plan(&spec(r#"[{"type":"user","path":"/u"},{"type":"pid"}]"#)).is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! Pure translation of `mounts[]` into mount operations: option words into new-mount-API
+//! attributes, propagation and filesystem data (config.md "Mounts", config-linux.md "Mount
+//! Options"). No syscalls here; `apply` performs the result.
+
+use crate::errors::not_supported;
+use crate::sys::mount::*;
+use anyhow::{bail, Result};
+use oci_spec::runtime::Mount;
+use std::path::{Component, Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A bind mount of a host path (absolute, or resolved against the bundle).
+    Bind { source: PathBuf, recursive: bool },
+    /// A new filesystem instance of `fstype`.
+    Fs { fstype: String, source: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOp {
+    /// Destination relative to the container's root, cleaned lexically.
+    pub dest: PathBuf,
+    pub kind: Kind,
+    /// Attributes for the top mount only (`ro`, `nosuid`, …).
+    pub attr: MountAttr,
+    /// Attributes for the whole tree (`rro`, `rnosuid`, …: config-linux.md recursive options).
+    pub rattr: MountAttr,
+    /// MS_SHARED/MS_PRIVATE/… (with MS_REC for the `r` forms), applied after attaching.
+    pub propagation: Vec<u64>,
+    /// Filesystem data options as key or key=value.
+    pub data: Vec<(String, Option<String>)>,
+}
+
+/// Flags of `linux.rootfsPropagation` and of propagation mount options.
+pub fn propagation_flag(word: &str) -> Option<u64> {
+    let rec = libc::MS_REC;
+    Some(match word {
+        "private" => libc::MS_PRIVATE,
+        "rprivate" => libc::MS_PRIVATE | rec,
+        "shared" => libc::MS_SHARED,
+        "rshared" => libc::MS_SHARED | rec,
+        "slave" => libc::MS_SLAVE,
+        "rslave" => libc::MS_SLAVE | rec,
+        "unbindable" => libc::MS_UNBINDABLE,
+        "runbindable" => libc::MS_UNBINDABLE | rec,
+        _ => return None,
+    })
+}
+
+/// (set, clear) attribute bits of a plain mount option word.
+fn attr_word(word: &str) -> Option<(u64, u64)> {
+    let atime = |a| (a, MOUNT_ATTR__ATIME);
+    Some(match word {
+        "ro" => (MOUNT_ATTR_RDONLY, 0),
+        "rw" => (0, MOUNT_ATTR_RDONLY),
+        "nosuid" => (MOUNT_ATTR_NOSUID, 0),
+        "suid" => (0, MOUNT_ATTR_NOSUID),
+        "nodev" => (MOUNT_ATTR_NODEV, 0),
+        "dev" => (0, MOUNT_ATTR_NODEV),
+        "noexec" => (MOUNT_ATTR_NOEXEC, 0),
+        "exec" => (0, MOUNT_ATTR_NOEXEC),
+        "nodiratime" => (MOUNT_ATTR_NODIRATIME, 0),
+        "diratime" => (0, MOUNT_ATTR_NODIRATIME),
+        "nosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "symfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
+        "relatime" => atime(MOUNT_ATTR_RELATIME),
+        "noatime" => atime(MOUNT_ATTR_NOATIME),
+        "strictatime" => atime(MOUNT_ATTR_STRICTATIME),
+        "atime" | "norelatime" | "nostrictatime" => atime(MOUNT_ATTR_RELATIME),
+        _ => return None,
+    })
+}
+
+fn add(a: &mut MountAttr, (set, clr): (u64, u64)) {
+    if clr == MOUNT_ATTR__ATIME {
+        a.attr_set = (a.attr_set & !MOUNT_ATTR__ATIME) | set;
+        a.attr_clr |= MOUNT_ATTR__ATIME;
+        return;
+    }
+    a.attr_set = (a.attr_set & !clr) | set;
+    a.attr_clr = (a.attr_clr & !set) | clr;
+}
+
+/// Cleans a destination lexically into a path relative to the root. `..` can never climb
+/// above the root; symlinks are the kernel's job at resolution time (RESOLVE_IN_ROOT).
+pub fn clean_dest(dest: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in dest.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Files under /proc that may be bind-mounted over (lxcfs and similar), as runc allows.
+const PROC_ALLOWED: &[&str] = &[
+    "proc/cpuinfo", "proc/diskstats", "proc/meminfo", "proc/stat", "proc/swaps", "proc/uptime",
+    "proc/loadavg", "proc/slabinfo", "proc/net/dev", "proc/sys/kernel/ns_last_pid",
+];
+
+/// Checks one mount before anything is touched (called by bundle validation).
+pub fn check_mount(i: usize, m: &Mount) -> Result<()> {
+    op(i, m, Path::new("/")).map(drop)
+}
+
+pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
+    let mut attr = MountAttr::default();
+    let mut rattr = MountAttr::default();
+    let mut propagation = Vec::new();
+    let mut data = Vec::new();
+    let (mut bind, mut recursive) = (false, false);
+    for word in m.options().as_deref().unwrap_or_default() {
+        let w = word.as_str();
+        if w == "bind" || w == "rbind" {
+            bind = true;
+            recursive |= w == "rbind";
+        } else if let Some(f) = propagation_flag(w) {
+            propagation.push(f);
+        } else if let Some(a) = attr_word(w) {
+            add(&mut attr, a);
+        } else if let Some(a) = w.strip_prefix('r').and_then(attr_word) {
+            add(&mut rattr, a);
+        } else if matches!(w, "idmap" | "ridmap") {
+            return Err(not_supported(format!("mounts[{i}].options {w:?} (idmapped mounts)")));
+        } else if matches!(w, "tmpcopyup" | "remount" | "sync" | "dirsync" | "mand" | "lazytime" | "iversion") {
+            return Err(not_supported(format!("mounts[{i}].options {w:?}")));
+        } else if matches!(w, "defaults" | "async" | "loud" | "nomand" | "nolazytime" | "noiversion" | "silent") {
+        } else {
+            let (k, v) = match w.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (w.to_string(), None),
+            };
+            data.push((k, v));
+        }
+    }
+    let fstype = m.typ().clone().unwrap_or_default();
+    bind |= fstype == "bind";
+    let dest = clean_dest(m.destination());
+    if !m.destination().is_absolute() {
+        crate::log::warn(&format!("mounts[{i}].destination {:?} is relative: treated as /{}", m.destination(), dest.display()));
+    }
+    let kind = if bind {
+        if !data.is_empty() {
+            bail!("mounts[{i}]: bind mount of {:?} cannot take filesystem data options {:?}", m.source(), data_string(&data));
+        }
+        let src = m.source().clone().unwrap_or_default();
+        if src.as_os_str().is_empty() {
+            bail!("mounts[{i}].source: a bind mount needs a source");
+        }
+        Kind::Bind { source: bundle.join(src), recursive }
+    } else {
+        if fstype.is_empty() {
+            bail!("mounts[{i}].type: missing (and not a bind mount)");
+        }
+        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty());
+        Kind::Fs { fstype: fstype.clone(), source }
+    };
+    check_proc_dest(i, &dest, &fstype)?;
+    Ok(MountOp { dest, kind, attr, rattr, propagation, data })
+}
+
+/// CVE-2019-19921 and kin: only a procfs may sit at /proc, and only allow-listed files under it.
+fn check_proc_dest(i: usize, dest: &Path, fstype: &str) -> Result<()> {
+    if dest == Path::new("proc") && fstype != "proc" {
+        bail!("mounts[{i}]: /proc must be a proc mount, not {fstype:?}");
+    }
+    if dest.starts_with("proc") && dest != Path::new("proc") && !PROC_ALLOWED.iter().any(|a| dest == Path::new(a)) {
+        bail!("mounts[{i}]: {} cannot be mounted because it is inside /proc", Path::new("/").join(dest).display());
+    }
+    Ok(())
+}
+
+pub fn data_string(data: &[(String, Option<String>)]) -> String {
+    data.iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(json: &str) -> Result<MountOp> {
+        let m: Mount = serde_json::from_str(json).unwrap();
+        op(0, &m, Path::new("/bundle"))
+    }
+
+    #[test]
+    fn tmpfs_with_data_and_flags() {
+        let o = m(r#"{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]}"#).unwrap();
+        assert_eq!(o.dest, PathBuf::from("dev"));
+        assert_eq!(o.attr.attr_set, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
+        assert_eq!(o.attr.attr_clr, MOUNT_ATTR__ATIME);
+        assert_eq!(data_string(&o.data), "mode=755,size=65536k");
+        assert_eq!(o.kind, Kind::Fs { fstype: "tmpfs".into(), source: Some("tmpfs".into()) });
+    }
+
+    #[test]
+    fn bind_relative_source_and_recursive_attrs() {
+        let o = m(r#"{"destination":"/a/../b","source":"data","options":["rbind","ro","rnoexec","rprivate"]}"#).unwrap();
+        assert_eq!(o.dest, PathBuf::from("b"));
+        assert_eq!(o.kind, Kind::Bind { source: "/bundle/data".into(), recursive: true });
+        assert_eq!(o.attr.attr_set, MOUNT_ATTR_RDONLY);
+        assert_eq!(o.rattr.attr_set, MOUNT_ATTR_NOEXEC);
+        assert_eq!(o.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
+    }
+
+    #[test]
+    fn later_words_win() {
+        let o = m(r#"{"destination":"/x","type":"tmpfs","options":["ro","rw","noexec","exec"]}"#).unwrap();
+        assert_eq!(o.attr.attr_set, 0);
+        assert_eq!(o.attr.attr_clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC);
+    }
+
+    #[test]
+    fn refusals() {
+        let e = m(r#"{"destination":"/x","source":"/y","options":["bind","size=1"]}"#).unwrap_err();
+        assert!(e.to_string().contains("data options"), "{e}");
+        let e = m(r#"{"destination":"/proc","type":"tmpfs"}"#).unwrap_err();
+        assert!(e.to_string().contains("proc mount"), "{e}");
+        let e = m(r#"{"destination":"/proc/sys","source":"/x","options":["bind"]}"#).unwrap_err();
+        assert!(e.to_string().contains("inside /proc"), "{e}");
+        assert!(m(r#"{"destination":"/proc/uptime","source":"/x","options":["bind"]}"#).is_ok());
+        let e = m(r#"{"destination":"/x","source":"/y","options":["bind","idmap"]}"#).unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(m(r#"{"destination":"/x"}"#).is_err());
+    }
+
+    #[test]
+    fn relative_destination_is_under_root() {
+        assert_eq!(clean_dest(Path::new("../../etc")), PathBuf::from("etc"));
+        assert_eq!(clean_dest(Path::new("/")), PathBuf::new());
+    }
+}

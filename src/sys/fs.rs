@@ -1,0 +1,177 @@
+//! File-descriptor based filesystem syscalls: `openat2` resolution, `*at` creation calls,
+//! locks, fd hygiene and the sealed memfd copy of the runtime binary.
+
+use super::{cstr, cvt, cvt_retry, owned};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(2)`: the kernel resolves `path` under `dir` with `resolve` restrictions, so a
+/// symlink in a hostile rootfs can never lead outside it, even while it races.
+pub fn openat2(dir: BorrowedFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let c = cstr(path)?;
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let fd = cvt_retry(|| {
+        // SAFETY: `c` is a valid C string and `how` a valid open_how of the size we pass.
+        unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        }
+    })?;
+    Ok(owned(fd))
+}
+
+pub fn mkdirat(dir: BorrowedFd, name: &Path, mode: u32) -> io::Result<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid fd and C string.
+    cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) }).map(drop)
+}
+
+pub fn mknodat(dir: BorrowedFd, name: &Path, mode: u32, dev: u64) -> io::Result<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid fd and C string.
+    cvt(unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), mode, dev) }).map(drop)
+}
+
+pub fn symlinkat(target: &Path, dir: BorrowedFd, name: &Path) -> io::Result<()> {
+    let (t, n) = (cstr(target)?, cstr(name)?);
+    // SAFETY: valid fd and C strings.
+    cvt(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) }).map(drop)
+}
+
+/// Creates an empty regular file `name` in `dir` without following a symlink at `name`.
+pub fn create_file_at(dir: BorrowedFd, name: &Path, mode: u32) -> io::Result<()> {
+    let c = cstr(name)?;
+    let flags = libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_WRONLY;
+    // SAFETY: valid fd and C string; the returned fd is owned and closed at once.
+    let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, mode) })?;
+    drop(owned(fd as i64));
+    Ok(())
+}
+
+pub fn unlinkat(dir: BorrowedFd, name: &Path, flags: i32) -> io::Result<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid fd and C string.
+    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), flags) }).map(drop)
+}
+
+/// `fchownat(fd, "", …, AT_EMPTY_PATH)`: changes the very inode `fd` refers to (O_PATH works).
+pub fn fchown_fd(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: valid fd and a static empty C string.
+    cvt(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+}
+
+/// chmod through an fd; O_PATH fds need the /proc/self/fd route, which `fchmodat` with
+/// AT_EMPTY_PATH lacks before Linux 6.6, so callers pass a real (non-O_PATH) fd here.
+pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
+    // SAFETY: valid fd.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `st` is a writable stat buffer.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so the buffer is initialised.
+    Ok(unsafe { st.assume_init() })
+}
+
+pub fn fstatfs_type(fd: BorrowedFd) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `st` is a writable statfs buffer.
+    cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatfs succeeded.
+    Ok(unsafe { st.assume_init() }.f_type as i64)
+}
+
+pub fn flock(fd: BorrowedFd, exclusive: bool) -> io::Result<()> {
+    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    // SAFETY: valid fd.
+    cvt_retry(|| unsafe { libc::flock(fd.as_raw_fd(), op) }).map(drop)
+}
+
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD on an fd number have no memory effects.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let new = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, new) }).map(drop)
+}
+
+/// Marks every fd from `first` up close-on-exec, so nothing the runtime opened, or inherited
+/// by accident, survives into the container (CVE-2024-21626).
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: close_range only changes fd flags.
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
+}
+
+/// Makes a sealed, anonymous copy of the running binary (CVE-2019-5736): a process in the
+/// container that reaches `/proc/<init>/exe` finds a memfd it cannot write to.
+pub fn sealed_self_copy() -> io::Result<OwnedFd> {
+    let src = File::open("/proc/self/exe")?;
+    // SAFETY: static C string name; flags are valid memfd_create flags.
+    let fd = cvt(unsafe { libc::memfd_create(c"ruse".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })?;
+    let memfd = owned(fd as i64);
+    let len = src.metadata()?.len() as usize;
+    let mut left = len;
+    while left > 0 {
+        // SAFETY: both fds are valid; null offsets use and advance the file positions.
+        let n = cvt(unsafe {
+            libc::sendfile(memfd.as_raw_fd(), src.as_raw_fd(), std::ptr::null_mut(), left)
+        })?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short copy of /proc/self/exe"));
+        }
+        left -= n as usize;
+    }
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS on our own memfd.
+    cvt(unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    Ok(memfd)
+}
+
+pub fn mkfifo_at(dir: BorrowedFd, name: &Path, mode: u32) -> io::Result<()> {
+    mknodat(dir, name, libc::S_IFIFO | mode, 0)
+}
+
+pub fn umask(mask: u32) {
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(mask) };
+}
+
+pub fn chroot(path: &Path) -> io::Result<()> {
+    let c = cstr(path)?;
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::chroot(c.as_ptr()) }).map(drop)
+}
+
+pub fn fchdir(fd: BorrowedFd) -> io::Result<()> {
+    // SAFETY: valid fd.
+    cvt(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+}
+
+/// AT_FDCWD as a borrowed fd, for `*at` calls relative to the working directory.
+pub fn cwd() -> BorrowedFd<'static> {
+    // SAFETY: AT_FDCWD (-100) is never a real fd and is accepted by every *at syscall.
+    unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) }
+}
