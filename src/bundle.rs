@@ -77,6 +77,12 @@ fn validate(spec: &Spec) -> Result<()> {
     validate_process(spec)?;
     validate_hooks(spec)?;
     validate_mounts(spec)?;
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
+        bail!("hostname: setting the hostname needs a new uts namespace in linux.namespaces");
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
+        bail!("domainname: setting the domainname needs a new uts namespace in linux.namespaces");
+    }
     validate_linux(spec)?;
     Ok(())
 }
@@ -192,20 +198,14 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     if userns && !user_path && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
         bail!("linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings");
     }
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
-        bail!("hostname: setting the hostname needs a new uts namespace in linux.namespaces");
-    }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
-        bail!("domainname: setting the domainname needs a new uts namespace in linux.namespaces");
-    }
     for key in linux.sysctl().as_ref().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
         check_sysctl(spec, key)?;
     }
     if linux.seccomp().is_some() {
         return Err(not_supported("linux.seccomp (seccomp filters are not implemented yet)"));
     }
-    if linux.resources().as_ref().is_some_and(resources_nonempty) {
-        return Err(not_supported("linux.resources (cgroup limits are not implemented yet)"));
+    if let Some(r) = linux.resources() {
+        crate::cgroups::check(r)?;
     }
     if linux.intel_rdt().is_some() {
         return Err(not_supported("linux.intelRdt"));
@@ -236,20 +236,6 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An empty device list or an empty object is what engines send when they set no limit.
-fn resources_nonempty(r: &oci_spec::runtime::LinuxResources) -> bool {
-    let v = serde_json::to_value(r).unwrap_or(Value::Null);
-    match v.as_object() {
-        Some(o) => o.iter().any(|(k, v)| match (k.as_str(), v) {
-            (_, Value::Null) => false,
-            (_, Value::Array(a)) => !a.is_empty(),
-            (_, Value::Object(o)) => !o.is_empty(),
-            _ => true,
-        }),
-        None => false,
-    }
 }
 
 fn check_maps(field: &str, maps: Option<&[LinuxIdMapping]>, userns: bool) -> Result<()> {
@@ -293,7 +279,7 @@ mod tests {
         }
     }
 
-    const BASE: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/"}"#;
+    const BASE: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/"}"#;
 
     #[test]
     fn syntax_errors_carry_position() {
@@ -312,8 +298,9 @@ mod tests {
     #[test]
     fn semantic_checks() {
         assert_eq!(err(&format!("{BASE}}}")), "ok");
-        assert!(err(r#"{"ociVersion":"1.0.2","process":{"args":[],"cwd":"/"}}"#).contains("process.args"));
-        assert!(err(r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"rel"}}"#).contains("process.cwd"));
+        assert!(err(r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":[],"cwd":"/"}}"#).contains("process.args"));
+        assert!(err(r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"rel"}}"#).contains("process.cwd"));
+        assert!(err(r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/"}}"#).contains("user"));
         assert!(err(&format!("{BASE},\"hostname\":\"h\"}}")).contains("uts namespace"));
         let e = err(&format!("{BASE},\"linux\":{{\"sysctl\":{{\"kernel.core_pattern\":\"x\"}}}}}}"));
         assert!(e.contains("not namespaced"), "{e}");
@@ -327,7 +314,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored_and_unknown_caps_dropped() {
-        let j = r#"{"ociVersion":"1.0.2","future":1,"process":{"args":["sh"],"cwd":"/","x":2,
+        let j = r#"{"ociVersion":"1.0.2","future":1,"process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/","x":2,
             "capabilities":{"bounding":["CAP_CHOWN","CAP_NOT_A_CAP"]}}}"#;
         let s = parse(j.as_bytes()).unwrap();
         let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();

@@ -27,6 +27,7 @@ pub struct Request<'a> {
 pub struct Launched {
     pub pid: i32,
     pub start_time: u64,
+    pub cgroup: crate::cgroups::Cgroup,
     chan: Channel,
     armed: bool,
 }
@@ -44,6 +45,7 @@ impl Drop for Launched {
     fn drop(&mut self) {
         if self.armed {
             kill_and_reap(self.pid);
+            self.cgroup.remove();
         }
     }
 }
@@ -68,12 +70,22 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     let pid = clone_init(&ns, spec, &exe, &pass)?;
     // Our copies of init's fds are not needed here once it has them.
     drop(req.console.take());
-    let mut launched = Launched { pid, start_time: 0, chan: Channel(ours), armed: true };
+    let mut launched = Launched { pid, start_time: 0, cgroup: Default::default(), chan: Channel(ours), armed: true };
     drop((theirs, listener, exe));
     if ns.new_user {
         let l = spec.linux().as_ref().context("linux section")?;
         crate::userns::write_maps(pid, l.uid_mappings().as_deref().unwrap_or_default(), l.gid_mappings().as_deref().unwrap_or_default())?;
     }
+    let linux = spec.linux().as_ref();
+    launched.cgroup = crate::cgroups::setup(
+        req.id,
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        linux.and_then(|l| l.resources().as_ref()),
+        pid,
+    )?;
+    // Recorded at once, so `delete` can find the cgroup even if this process is killed
+    // before state.json is saved.
+    std::fs::write(req.state_dir.join(crate::cgroups::RECORD), serde_json::to_vec(&launched.cgroup)?).context("record cgroup")?;
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod caps;
+mod cgroups;
 mod channel;
 mod cli;
 mod commands;

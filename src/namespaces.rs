@@ -19,7 +19,8 @@ pub struct NsPlan {
     /// Namespaces init joins with setns, in order (the user namespace last: joining the others
     /// needs the privileges the runtime has before it enters a user namespace).
     pub init_join: Vec<(String, PathBuf)>,
-    /// CLONE_NEW* flags init unshares after joining (namespaces owned by a joined user ns).
+    /// CLONE_NEW* flags init unshares after joining (namespaces owned by a joined user ns, and
+    /// the cgroup namespace, which must start after init is in its cgroup).
     pub init_unshare: u64,
     pub new_user: bool,
     pub new_net: bool,
@@ -64,6 +65,9 @@ pub fn plan(spec: &Spec) -> Result<NsPlan> {
             (Some(path), T::User) => user_join = Some(path.clone()),
             (Some(path), _) => p.init_join.push((proc_name(t).to_string(), path.clone())),
             (None, T::Time) => p.new_time = true,
+            // Unshared by init after the parent has moved it into its cgroup, so the new
+            // namespace is rooted at the container's cgroup (as runc does).
+            (None, T::Cgroup) => p.init_unshare |= flag(t),
             (None, T::Pid) if joins_user => {
                 return Err(not_supported("a new pid namespace together with joining a user namespace by path"))
             }

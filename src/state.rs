@@ -23,6 +23,8 @@ pub struct Facts {
     pub created: String,
     pub owner: String,
     pub config: Spec,
+    #[serde(default)]
+    pub cgroup: crate::cgroups::Cgroup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -148,7 +150,7 @@ mod tests {
     fn rfc3339_known_dates() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_795_392_000, 0), "2026-11-22T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_795_392_000, 0), "2026-11-23T00:00:00.000000000Z");
     }
 
     #[test]

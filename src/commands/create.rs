@@ -66,6 +66,7 @@ fn launch_and_save(c: &mut Container, b: &bundle::Bundle, a: &CreateArgs, consol
         created: crate::state::rfc3339_now(),
         owner: owner_name(),
         config: b.spec.clone(),
+        cgroup: l.cgroup.clone(),
     };
     c.save(facts)?;
     if let Some(p) = &a.pid_file {

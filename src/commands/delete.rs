@@ -16,6 +16,9 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     };
     let Some(f) = c.facts.clone() else {
         // A create that died before saving its state: its init died with it (pdeathsig).
+        if let Some(cg) = std::fs::read(c.dir.join(crate::cgroups::RECORD)).ok().and_then(|b| serde_json::from_slice::<crate::cgroups::Cgroup>(&b).ok()) {
+            cg.remove();
+        }
         return c.remove();
     };
     let status = f.status(&c.dir);
@@ -25,6 +28,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         }
         kill_and_wait(&f)?;
     }
+    f.cgroup.remove();
     c.remove()?;
     if let Some(h) = f.config.hooks() {
         crate::hooks::run_warn("poststop", h.poststop().as_deref().unwrap_or_default(), &f.oci_state(Status::Stopped));

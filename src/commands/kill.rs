@@ -41,6 +41,20 @@ fn pid_ns_inode(pid: i32) -> Option<u64> {
 /// Every process of the container's own pid namespace (without cgroups, the namespace is what
 /// bounds "all"; a container sharing the host's pid namespace cannot be told apart).
 pub fn signal_all(f: &Facts, sig: i32) -> Result<()> {
+    if let Some(dir) = f.cgroup.dirs.first() {
+        // The cgroup bounds the container exactly, with or without a pid namespace.
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            if pid == f.pid {
+                if let Some(fd) = init_pidfd(f)? {
+                    let _ = sp::pidfd_send_signal(fd.as_fd(), sig);
+                }
+            } else {
+                let _ = sp::kill(pid, sig);
+            }
+        }
+        return Ok(());
+    }
     let Some(ns) = pid_ns_inode(f.pid) else { return Ok(()) };
     if Some(ns) == pid_ns_inode(sp::getpid()) {
         bail!("not supported: kill --all of a container without its own pid namespace (needs cgroups)");
