@@ -38,6 +38,7 @@ pub struct Config {
     pub rootfs: PathBuf,
     pub ns: NsPlan,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     /// The host pid of init, for the state hooks see.
     pub host_pid: i32,
     pub listen_fd: i32,

@@ -18,6 +18,7 @@ pub struct Request<'a> {
     pub bundle: &'a Bundle,
     pub state_dir: &'a Path,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     /// A connected console socket (detached) or our own socketpair end (foreground run).
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
@@ -93,6 +94,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         rootfs: req.bundle.rootfs.clone(),
         ns,
         no_pivot: req.no_pivot,
+        no_new_keyring: req.no_new_keyring,
         host_pid: pid,
         listen_fd: pass[1],
         console_fd: pass.get(2).copied(),

@@ -54,6 +54,7 @@ fn launch_and_save(c: &mut Container, b: &bundle::Bundle, a: &CreateArgs, consol
         bundle: b,
         state_dir: &c.dir,
         no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
         console,
         preserve_fds: a.preserve_fds,
     })?;

@@ -26,7 +26,7 @@ pub fn list(g: &Globals, format: ListFormat, quiet: bool) -> Result<()> {
     }
     println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
     for (f, s) in &rows {
-        println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", f.id, s["pid"], s["status"].as_str().unwrap_or(""), f.bundle.display(), f.created, f.owner);
+        println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", f.id, s["pid"].as_i64().unwrap_or(0), s["status"].as_str().unwrap_or(""), f.bundle.display(), f.created, f.owner);
     }
     Ok(())
 }

@@ -46,6 +46,16 @@ fn run(chan: &Channel) -> Result<Never> {
         sp::setresgid(0).context("setgid 0 in the user namespace")?;
         sp::setresuid(0).context("setuid 0 in the user namespace")?;
     }
+    if !cfg.no_new_keyring {
+        // runc's default: a fresh session keyring per container. Kernels or user namespaces
+        // without keyring support are not an error (ENOSYS, EDQUOT), as in runc.
+        match sp::join_session_keyring(&format!("_ses.{}", cfg.id)) {
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EDQUOT)) => {
+                return Err(e).context("join a new session keyring");
+            }
+            _ => {}
+        }
+    }
     if cfg.ns.new_net {
         sp::loopback_up().context("bring up lo")?;
     }

@@ -376,3 +376,11 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
 }
+
+/// Joins a new session keyring named `name`, so the container does not share the caller's.
+pub fn join_session_keyring(name: &str) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: i64 = 1;
+    let c = super::cstr(name)?;
+    // SAFETY: valid C string; keyctl takes it as the keyring name.
+    cvt(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) }).map(drop)
+}
