@@ -13,8 +13,10 @@
 //!                                               pivot_root, sysctl, process attrs, user, caps
 //!                          ◀─────────────────── Ready
 //!  save state.json, --pid-file
-//!  Saved ─────────────────────────────────────▶ clear pdeathsig; accept() on exec.sock
-//!  exit 0                                       … `ruse start` connects → startContainer hooks
+//!  Saved ─────────────────────────────────────▶ clear pdeathsig
+//!                          ◀─────────────────── Released
+//!  exit 0                                       accept() on exec.sock
+//!                                               … `ruse start` connects → startContainer hooks
 //!                                               → close fds → execve(process.args)
 //!  At any step init may send Error{msg} and exit; the parent kills, reaps and cleans up.
 //!  EOF before Ready means init died: the parent reports its wait status.
@@ -57,6 +59,8 @@ pub enum ToInit {
 pub enum FromInit {
     CreateRuntime,
     Ready,
+    /// Parent-death signal cleared: the parent may exit now without taking init along.
+    Released,
     Error(String),
 }
 

@@ -35,8 +35,15 @@ pub struct Launched {
 
 impl Launched {
     /// Tells init its state is saved: from now on it outlives this process.
+    /// Waits for init's answer: exiting before it has cleared its parent-death signal would
+    /// kill it.
     pub fn release(mut self) -> Result<()> {
         self.chan.send(&ToInit::Saved)?;
+        match self.chan.recv::<FromInit>()? {
+            Some(FromInit::Released) => {}
+            Some(FromInit::Error(m)) => bail!(m),
+            other => bail!("container init did not confirm its release: {other:?}"),
+        }
         self.armed = false;
         Ok(())
     }
@@ -109,6 +116,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
             }
             Some(FromInit::Ready) => break,
             Some(FromInit::Error(msg)) => return Err(anyhow!(msg)),
+            Some(FromInit::Released) => bail!("protocol error: container init released before its state was saved"),
             None => bail!("container init exited during setup ({})", reap_status(pid)),
         }
     }

@@ -101,6 +101,7 @@ fn run(chan: &Channel) -> Result<Never> {
         other => bail!("protocol error: expected Saved, got {other:?}"),
     }
     sp::set_pdeathsig(0).context("clear parent death signal")?;
+    chan.send(&FromInit::Released)?;
     let conn = socket::accept(listener.as_fd()).context("wait for start")?;
     drop(listener);
     // From here the error goes to `start` on its connection.
