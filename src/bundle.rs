@@ -33,20 +33,30 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
         bail!("config must be a JSON object");
     }
     drop_unknown_caps(&mut v);
-    let spec: Spec = serde_path_to_error::deserialize(v).map_err(|e| anyhow!("{}: {}", e.path(), e.inner()))?;
+    let spec: Spec =
+        serde_path_to_error::deserialize(v).map_err(|e| anyhow!("{}: {}", e.path(), e.inner()))?;
     Ok(spec)
 }
 
 /// runc warns about and ignores capability names the kernel or its library does not know,
 /// so configs written for newer kernels still run; ruse does the same.
 fn drop_unknown_caps(v: &mut Value) {
-    let Some(caps) = v.pointer_mut("/process/capabilities").and_then(Value::as_object_mut) else { return };
+    let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
     for (set, list) in caps.iter_mut() {
-        let Some(list) = list.as_array_mut() else { continue };
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
         list.retain(|c| {
             let known = c.as_str().is_some_and(|n| crate::caps::number(n).is_some());
             if !known {
-                crate::log::warn(&format!("ignoring unknown capability {c} in process.capabilities.{set}"));
+                crate::log::warn(&format!(
+                    "ignoring unknown capability {c} in process.capabilities.{set}"
+                ));
             }
             known
         });
@@ -54,14 +64,21 @@ fn drop_unknown_caps(v: &mut Value) {
 }
 
 fn check_root(dir: &Path, spec: &Spec) -> Result<PathBuf> {
-    let root = spec.root().as_ref().ok_or_else(|| anyhow!("root: missing (root.path is required on Linux)"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| anyhow!("root: missing (root.path is required on Linux)"))?;
     if root.path().as_os_str().is_empty() {
         bail!("root.path: empty");
     }
     let rootfs = dir.join(root.path());
-    let meta = std::fs::symlink_metadata(&rootfs).with_context(|| format!("root.path {}", rootfs.display()))?;
+    let meta = std::fs::symlink_metadata(&rootfs)
+        .with_context(|| format!("root.path {}", rootfs.display()))?;
     if meta.file_type().is_symlink() {
-        bail!("root.path {}: is a symlink; give the real directory", rootfs.display());
+        bail!(
+            "root.path {}: is a symlink; give the real directory",
+            rootfs.display()
+        );
     }
     if !meta.is_dir() {
         bail!("root.path {}: not a directory", rootfs.display());
@@ -72,15 +89,22 @@ fn check_root(dir: &Path, spec: &Spec) -> Result<PathBuf> {
 fn validate(spec: &Spec) -> Result<()> {
     let major = spec.version().split('.').next().unwrap_or("");
     if major != "1" {
-        bail!("ociVersion {:?}: ruse supports runtime-spec 1.x", spec.version());
+        bail!(
+            "ociVersion {:?}: ruse supports runtime-spec 1.x",
+            spec.version()
+        );
     }
     validate_process(spec)?;
     validate_hooks(spec)?;
     validate_mounts(spec)?;
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_ns(spec, LinuxNamespaceType::Uts)
+    {
         bail!("hostname: setting the hostname needs a new uts namespace in linux.namespaces");
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_ns(spec, LinuxNamespaceType::Uts)
+    {
         bail!("domainname: setting the domainname needs a new uts namespace in linux.namespaces");
     }
     validate_linux(spec)?;
@@ -88,7 +112,10 @@ fn validate(spec: &Spec) -> Result<()> {
 }
 
 fn validate_process(spec: &Spec) -> Result<()> {
-    let p = spec.process().as_ref().ok_or_else(|| anyhow!("process: missing"))?;
+    let p = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| anyhow!("process: missing"))?;
     let args = p.args().as_deref().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         bail!("process.args: must not be empty");
@@ -106,7 +133,12 @@ fn validate_process(spec: &Spec) -> Result<()> {
     }
     for r in p.rlimits().as_deref().unwrap_or_default() {
         if r.soft() > r.hard() {
-            bail!("process.rlimits {}: soft limit {} exceeds hard limit {}", r.typ(), r.soft(), r.hard());
+            bail!(
+                "process.rlimits {}: soft limit {} exceeds hard limit {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            );
         }
     }
     let mut seen = HashSet::new();
@@ -120,11 +152,18 @@ fn validate_process(spec: &Spec) -> Result<()> {
             bail!("process.oomScoreAdj {adj}: must be within [-1000, 1000]");
         }
     }
-    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(not_supported("process.apparmorProfile (AppArmor is not enabled on this host)"));
+    if p.apparmor_profile()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(not_supported(
+            "process.apparmorProfile (AppArmor is not enabled on this host)",
+        ));
     }
     if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(not_supported("process.selinuxLabel (SELinux is not enabled on this host)"));
+        return Err(not_supported(
+            "process.selinuxLabel (SELinux is not enabled on this host)",
+        ));
     }
     Ok(())
 }
@@ -154,10 +193,20 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
 }
 
 fn validate_mounts(spec: &Spec) -> Result<()> {
-    for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, m) in spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let dst = m.destination();
         let s = dst.as_os_str().as_encoded_bytes();
-        if s.contains(&0) || m.source().as_ref().is_some_and(|p| p.as_os_str().as_encoded_bytes().contains(&0)) {
+        if s.contains(&0)
+            || m.source()
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().as_encoded_bytes().contains(&0))
+        {
             bail!("mounts[{i}]: path contains a NUL byte");
         }
         if s.len() >= libc::PATH_MAX as usize {
@@ -167,7 +216,9 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
             bail!("mounts[{i}].destination: empty");
         }
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(not_supported(format!("mounts[{i}].uidMappings/gidMappings (idmapped mounts)")));
+            return Err(not_supported(format!(
+                "mounts[{i}].uidMappings/gidMappings (idmapped mounts)"
+            )));
         }
         crate::rootfs::plan::check_mount(i, m)?;
     }
@@ -175,11 +226,16 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
-    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == t))
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == t))
 }
 
 fn validate_linux(spec: &Spec) -> Result<()> {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     let mut types = HashSet::new();
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         if !types.insert(ns.typ()) {
@@ -196,13 +252,22 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
     if userns && !user_path && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
-        bail!("linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings");
+        bail!(
+            "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"
+        );
     }
-    for key in linux.sysctl().as_ref().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
+    for key in linux
+        .sysctl()
+        .as_ref()
+        .map(|m| m.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         check_sysctl(spec, key)?;
     }
     if linux.seccomp().is_some() {
-        return Err(not_supported("linux.seccomp (seccomp filters are not implemented yet)"));
+        return Err(not_supported(
+            "linux.seccomp (seccomp filters are not implemented yet)",
+        ));
     }
     if let Some(r) = linux.resources() {
         crate::cgroups::check(r)?;
@@ -216,21 +281,38 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     if linux.memory_policy().is_some() {
         return Err(not_supported("linux.memoryPolicy"));
     }
-    if linux.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err(not_supported("linux.mountLabel (SELinux is not enabled on this host)"));
+    if linux
+        .mount_label()
+        .as_deref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(not_supported(
+            "linux.mountLabel (SELinux is not enabled on this host)",
+        ));
     }
     if let Some(p) = linux.rootfs_propagation() {
-        crate::rootfs::plan::propagation_flag(p).ok_or_else(|| anyhow!("linux.rootfsPropagation {p:?}: unknown"))?;
+        crate::rootfs::plan::propagation_flag(p)
+            .ok_or_else(|| anyhow!("linux.rootfsPropagation {p:?}: unknown"))?;
     }
     for d in linux.devices().as_deref().unwrap_or_default() {
         if !d.path().is_absolute() || d.path().as_os_str().as_encoded_bytes().contains(&0) {
-            bail!("linux.devices {}: path must be absolute", d.path().display());
+            bail!(
+                "linux.devices {}: path must be absolute",
+                d.path().display()
+            );
         }
     }
-    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !has_ns(spec, LinuxNamespaceType::Time) {
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+        && !has_ns(spec, LinuxNamespaceType::Time)
+    {
         bail!("linux.timeOffsets: needs a new time namespace in linux.namespaces");
     }
-    for k in linux.time_offsets().as_ref().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in linux
+        .time_offsets()
+        .as_ref()
+        .map(|m| m.keys().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         if k != "monotonic" && k != "boottime" {
             bail!("linux.timeOffsets {k:?}: only monotonic and boottime can be offset");
         }
@@ -249,7 +331,16 @@ fn check_maps(field: &str, maps: Option<&[LinuxIdMapping]>, userns: bool) -> Res
 /// A sysctl is only allowed when the namespace it belongs to is the container's own.
 fn check_sysctl(spec: &Spec, key: &str) -> Result<()> {
     use LinuxNamespaceType as T;
-    const IPC: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     let need = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
         T::Ipc
     } else if key.starts_with("net.") {
@@ -291,24 +382,39 @@ mod tests {
     fn type_errors_name_the_field() {
         let e = err(r#"{"ociVersion":"1.0.2","process":{"args":"sh","cwd":"/"}}"#);
         assert!(e.contains("process.args"), "{e}");
-        let e = err(r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","user":{"uid":-1,"gid":0}}}"#);
+        let e = err(
+            r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/","user":{"uid":-1,"gid":0}}}"#,
+        );
         assert!(e.contains("process.user.uid"), "{e}");
     }
 
     #[test]
     fn semantic_checks() {
         assert_eq!(err(&format!("{BASE}}}")), "ok");
-        assert!(err(r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":[],"cwd":"/"}}"#).contains("process.args"));
+        assert!(err(
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":[],"cwd":"/"}}"#
+        )
+        .contains("process.args"));
         assert!(err(r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"rel"}}"#).contains("process.cwd"));
-        assert!(err(r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/"}}"#).contains("user"));
+        assert!(
+            err(r#"{"ociVersion":"1.0.2","process":{"args":["sh"],"cwd":"/"}}"#).contains("user")
+        );
         assert!(err(&format!("{BASE},\"hostname\":\"h\"}}")).contains("uts namespace"));
-        let e = err(&format!("{BASE},\"linux\":{{\"sysctl\":{{\"kernel.core_pattern\":\"x\"}}}}}}"));
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"sysctl\":{{\"kernel.core_pattern\":\"x\"}}}}}}"
+        ));
         assert!(e.contains("not namespaced"), "{e}");
-        let e = err(&format!("{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"pid\"}},{{\"type\":\"pid\"}}]}}}}"));
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"pid\"}},{{\"type\":\"pid\"}}]}}}}"
+        ));
         assert!(e.contains("twice"), "{e}");
-        let e = err(&format!("{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"user\"}}]}}}}"));
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"user\"}}]}}}}"
+        ));
         assert!(e.contains("uidMappings"), "{e}");
-        let e = err(&format!("{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"));
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+        ));
         assert!(e.contains("not supported: linux.seccomp"), "{e}");
     }
 
@@ -317,7 +423,13 @@ mod tests {
         let j = r#"{"ociVersion":"1.0.2","future":1,"process":{"user":{"uid":0,"gid":0},"args":["sh"],"cwd":"/","x":2,
             "capabilities":{"bounding":["CAP_CHOWN","CAP_NOT_A_CAP"]}}}"#;
         let s = parse(j.as_bytes()).unwrap();
-        let caps = s.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+        let caps = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
         assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
     }
 }

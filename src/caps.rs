@@ -6,19 +6,55 @@ use anyhow::{Context, Result};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 const NAMES: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// The number of a capability name (`CAP_CHOWN` → 0), None for names this kernel table lacks.
 pub fn number(name: &str) -> Option<u32> {
-    NAMES.iter().position(|n| n.eq_ignore_ascii_case(name)).map(|i| i as u32)
+    NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(name))
+        .map(|i| i as u32)
 }
 
 /// Highest capability the running kernel knows.
@@ -62,7 +98,12 @@ impl CapMasks {
 pub fn drop_bounding(m: &CapMasks) -> Result<()> {
     for cap in 0..=last_cap() {
         if m.bounding & (1 << cap) == 0 {
-            prctl(libc::PR_CAPBSET_DROP, cap as u64, 0).with_context(|| format!("drop {} from the bounding set", NAMES.get(cap as usize).unwrap_or(&"?")))?;
+            prctl(libc::PR_CAPBSET_DROP, cap as u64, 0).with_context(|| {
+                format!(
+                    "drop {} from the bounding set",
+                    NAMES.get(cap as usize).unwrap_or(&"?")
+                )
+            })?;
         }
     }
     Ok(())
@@ -72,11 +113,22 @@ pub fn drop_bounding(m: &CapMasks) -> Result<()> {
 /// permitted and inheritable; the kernel refuses others, and so do we).
 pub fn apply_sets(m: &CapMasks) -> Result<()> {
     capset(m.effective, m.permitted, m.inheritable).context("set capabilities")?;
-    prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as u64, 0).context("clear ambient capabilities")?;
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as u64,
+        0,
+    )
+    .context("clear ambient capabilities")?;
     for cap in 0..=last_cap() {
         if m.ambient & (1 << cap) != 0 {
-            prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as u64, cap as u64)
-                .with_context(|| format!("raise ambient {}", NAMES.get(cap as usize).unwrap_or(&"?")))?;
+            prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as u64,
+                cap as u64,
+            )
+            .with_context(|| {
+                format!("raise ambient {}", NAMES.get(cap as usize).unwrap_or(&"?"))
+            })?;
         }
     }
     Ok(())
@@ -101,7 +153,10 @@ mod tests {
 
     #[test]
     fn masks_from_spec() {
-        let c: LinuxCapabilities = serde_json::from_str(r#"{"bounding":["CAP_CHOWN","CAP_KILL"],"effective":["CAP_KILL"]}"#).unwrap();
+        let c: LinuxCapabilities = serde_json::from_str(
+            r#"{"bounding":["CAP_CHOWN","CAP_KILL"],"effective":["CAP_KILL"]}"#,
+        )
+        .unwrap();
         let m = CapMasks::from_spec(&c);
         assert_eq!(m.bounding, 1 | 1 << 5);
         assert_eq!(m.effective, 1 << 5);

@@ -74,11 +74,14 @@ impl Channel {
 
     /// Receives one message; None when the peer closed its end.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        let (data, _) = socket::recv(self.0.as_fd()).context("receive from the other side of create")?;
+        let (data, _) =
+            socket::recv(self.0.as_fd()).context("receive from the other side of create")?;
         if data.is_empty() {
             return Ok(None);
         }
-        serde_json::from_slice(&data).map(Some).map_err(|e| anyhow!("malformed message ({} bytes): {e}", data.len()))
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| anyhow!("malformed message ({} bytes): {e}", data.len()))
     }
 }
 

@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "ruse", disable_version_flag = true, about = "A daemonless OCI container runtime")]
+#[command(
+    name = "ruse",
+    disable_version_flag = true,
+    about = "A daemonless OCI container runtime"
+)]
 pub struct Cli {
     /// Root directory for container state (default /run/ruse, or $XDG_RUNTIME_DIR/ruse rootless)
     #[arg(long, global = true)]
@@ -122,15 +126,45 @@ pub struct RunArgs {
 
 /// Long flags that take no value: Go's flag package accepts `--x=true|false` for them.
 const BOOL_FLAGS: &[&str] = &[
-    "debug", "systemd-cgroup", "no-pivot", "no-new-keyring", "force", "all", "detach", "keep",
-    "quiet", "no-subreaper", "version", "help",
+    "debug",
+    "systemd-cgroup",
+    "no-pivot",
+    "no-new-keyring",
+    "force",
+    "all",
+    "detach",
+    "keep",
+    "quiet",
+    "no-subreaper",
+    "version",
+    "help",
 ];
 
 /// Every long flag name, so a single-dash spelling (`-bundle`) can be recognised.
 const LONG_FLAGS: &[&str] = &[
-    "root", "log", "log-format", "debug", "systemd-cgroup", "rootless", "criu", "bundle",
-    "pid-file", "console-socket", "pidfd-socket", "no-pivot", "no-new-keyring", "preserve-fds",
-    "force", "all", "detach", "keep", "no-subreaper", "format", "quiet", "version", "help",
+    "root",
+    "log",
+    "log-format",
+    "debug",
+    "systemd-cgroup",
+    "rootless",
+    "criu",
+    "bundle",
+    "pid-file",
+    "console-socket",
+    "pidfd-socket",
+    "no-pivot",
+    "no-new-keyring",
+    "preserve-fds",
+    "force",
+    "all",
+    "detach",
+    "keep",
+    "no-subreaper",
+    "format",
+    "quiet",
+    "version",
+    "help",
 ];
 
 /// Rewrites Go-style arguments into the form clap parses. Stops at `--`.
@@ -183,21 +217,42 @@ mod tests {
 
     #[test]
     fn single_dash_long_flags() {
-        assert_eq!(n(&["ruse", "create", "-bundle", "b", "id"]), ["ruse", "create", "--bundle", "b", "id"]);
-        assert_eq!(n(&["ruse", "-root=/x", "state", "c"]), ["ruse", "--root=/x", "state", "c"]);
-        assert_eq!(n(&["ruse", "run", "-no-subreaper", "-b", "x"]), ["ruse", "run", "--no-subreaper", "-b", "x"]);
+        assert_eq!(
+            n(&["ruse", "create", "-bundle", "b", "id"]),
+            ["ruse", "create", "--bundle", "b", "id"]
+        );
+        assert_eq!(
+            n(&["ruse", "-root=/x", "state", "c"]),
+            ["ruse", "--root=/x", "state", "c"]
+        );
+        assert_eq!(
+            n(&["ruse", "run", "-no-subreaper", "-b", "x"]),
+            ["ruse", "run", "--no-subreaper", "-b", "x"]
+        );
     }
 
     #[test]
     fn go_booleans() {
-        assert_eq!(n(&["ruse", "delete", "--force=true", "c"]), ["ruse", "delete", "--force", "c"]);
-        assert_eq!(n(&["ruse", "delete", "--force=false", "c"]), ["ruse", "delete", "c"]);
-        assert_eq!(n(&["ruse", "--rootless=true", "list"]), ["ruse", "--rootless=true", "list"]);
+        assert_eq!(
+            n(&["ruse", "delete", "--force=true", "c"]),
+            ["ruse", "delete", "--force", "c"]
+        );
+        assert_eq!(
+            n(&["ruse", "delete", "--force=false", "c"]),
+            ["ruse", "delete", "c"]
+        );
+        assert_eq!(
+            n(&["ruse", "--rootless=true", "list"]),
+            ["ruse", "--rootless=true", "list"]
+        );
     }
 
     #[test]
     fn stops_at_double_dash_and_leaves_short_flags() {
-        assert_eq!(n(&["ruse", "kill", "-a", "c", "--", "-bundle"]), ["ruse", "kill", "-a", "c", "--", "-bundle"]);
+        assert_eq!(
+            n(&["ruse", "kill", "-a", "c", "--", "-bundle"]),
+            ["ruse", "kill", "-a", "c", "--", "-bundle"]
+        );
         assert_eq!(n(&["ruse", "list", "-q"]), ["ruse", "list", "-q"]);
     }
 
@@ -206,14 +261,30 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
         let cli = Cli::try_parse_from(["ruse", "spec", "--rootless"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Spec { rootless: true, .. })));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Spec { rootless: true, .. })
+        ));
     }
 
     #[test]
     fn parses_runc_style_create() {
         let cli = Cli::try_parse_from(n(&[
-            "ruse", "--root", "/r", "--log", "/l", "--log-format", "json", "create", "--bundle", "/b",
-            "--pid-file", "/p", "--preserve-fds", "2", "c1",
+            "ruse",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "--preserve-fds",
+            "2",
+            "c1",
         ]))
         .unwrap();
         assert_eq!(cli.log_format, LogFormat::Json);

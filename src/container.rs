@@ -30,7 +30,9 @@ pub struct Container {
 
 /// runc's rule: `^[\w+\-.]+$`, not `.` or `..`; bounded so `<id>/state.json.tmp` fits NAME_MAX.
 pub fn validate_id(id: &str) -> Result<()> {
-    let ok_chars = id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    let ok_chars = id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
     if id.is_empty() || !ok_chars || id == "." || id == ".." || id.len() > MAX_ID_LEN {
         return Err(RuseError::InvalidId(id.to_string()).into());
     }
@@ -57,7 +59,8 @@ impl Container {
     /// Makes the state dir of a new container and locks it; fails if the id exists.
     pub fn create_new(root: &Path, id: &str) -> Result<Container> {
         validate_id(id)?;
-        fs::create_dir_all(root).with_context(|| format!("create state root {}", root.display()))?;
+        fs::create_dir_all(root)
+            .with_context(|| format!("create state root {}", root.display()))?;
         use std::os::unix::fs::DirBuilderExt;
         let dir = root.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
@@ -74,7 +77,12 @@ impl Container {
                 return Err(e).with_context(|| format!("lock {}", dir.display()));
             }
         };
-        Ok(Container { id: id.to_string(), dir, _lock: lock, facts: None })
+        Ok(Container {
+            id: id.to_string(),
+            dir,
+            _lock: lock,
+            facts: None,
+        })
     }
 
     /// Opens and locks an existing container. `facts` is None when its create never finished.
@@ -83,7 +91,9 @@ impl Container {
         let dir = root.join(id);
         let lock = match lock_dir(&dir, mode) {
             Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RuseError::NotFound(id.to_string()).into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RuseError::NotFound(id.to_string()).into())
+            }
             Err(e) => return Err(e).with_context(|| format!("lock {}", dir.display())),
         };
         // A concurrent delete may have removed the directory while we waited for the lock.
@@ -91,11 +101,21 @@ impl Container {
             return Err(RuseError::NotFound(id.to_string()).into());
         }
         let facts = match fs::read(dir.join(STATE_FILE)) {
-            Ok(b) => Some(serde_json::from_slice(&b).with_context(|| format!("parse {}/{STATE_FILE}", dir.display()))?),
+            Ok(b) => Some(
+                serde_json::from_slice(&b)
+                    .with_context(|| format!("parse {}/{STATE_FILE}", dir.display()))?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("read {}/{STATE_FILE}", dir.display())),
+            Err(e) => {
+                return Err(e).with_context(|| format!("read {}/{STATE_FILE}", dir.display()))
+            }
         };
-        Ok(Container { id: id.to_string(), dir, _lock: lock, facts })
+        Ok(Container {
+            id: id.to_string(),
+            dir,
+            _lock: lock,
+            facts,
+        })
     }
 
     /// Like `open`, but a container whose create never finished counts as missing.
@@ -119,8 +139,10 @@ impl Container {
         let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
         let data = serde_json::to_vec(&facts).context("serialise state")?;
         let mut f = File::create(&tmp).with_context(|| format!("write {}", tmp.display()))?;
-        f.write_all(&data).with_context(|| format!("write {}", tmp.display()))?;
-        fs::rename(&tmp, self.dir.join(STATE_FILE)).with_context(|| format!("rename {}", tmp.display()))?;
+        f.write_all(&data)
+            .with_context(|| format!("write {}", tmp.display()))?;
+        fs::rename(&tmp, self.dir.join(STATE_FILE))
+            .with_context(|| format!("rename {}", tmp.display()))?;
         self.facts = Some(facts);
         Ok(())
     }
@@ -167,7 +189,17 @@ mod tests {
         for ok in ["a", "c1", "A-b_c.d+e", "x".repeat(200).as_str()] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", "a\0b", "x".repeat(1024).as_str()] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a b",
+            "é",
+            "a\0b",
+            "x".repeat(1024).as_str(),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
     }

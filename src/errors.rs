@@ -23,7 +23,9 @@ impl fmt::Display for RuseError {
                 write!(f, "invalid container id {shown:?}: must be 1-200 characters of [A-Za-z0-9_+.-], not . or ..")
             }
             RuseError::WrongStatus("kill", _) => write!(f, "container not running"),
-            RuseError::WrongStatus(op, status) => write!(f, "cannot {op} a container that is {status}"),
+            RuseError::WrongStatus(op, status) => {
+                write!(f, "cannot {op} a container that is {status}")
+            }
             RuseError::NotSupported(what) => write!(f, "not supported: {what}"),
         }
     }

@@ -41,13 +41,17 @@ fn run_one(h: &Hook, input: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().context("start")?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is not an error (EPIPE).
         let _ = stdin.write_all(input.as_bytes());
     }
-    let deadline = h.timeout().map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    let deadline = h
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
     let status = loop {
         if let Some(st) = child.try_wait().context("wait")? {
             break st;

@@ -68,8 +68,13 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     let ns = namespaces::plan(spec)?;
     let exe = sfs::sealed_self_copy().context("seal a copy of the runtime binary")?;
     let (ours, theirs) = socket::seqpacket_pair().context("socketpair")?;
-    let dir = File::open(req.state_dir).with_context(|| format!("open {}", req.state_dir.display()))?;
-    let sock_path = PathBuf::from(format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), crate::state::EXEC_SOCK));
+    let dir =
+        File::open(req.state_dir).with_context(|| format!("open {}", req.state_dir.display()))?;
+    let sock_path = PathBuf::from(format!(
+        "/proc/self/fd/{}/{}",
+        dir.as_raw_fd(),
+        crate::state::EXEC_SOCK
+    ));
     let listener = socket::listen(&sock_path).context("listen on exec.sock")?;
     let pass: Vec<RawFd> = [theirs.as_raw_fd(), listener.as_raw_fd()]
         .into_iter()
@@ -78,11 +83,21 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     let pid = clone_init(&ns, spec, &exe, &pass)?;
     // Our copies of init's fds are not needed here once it has them.
     drop(req.console.take());
-    let mut launched = Launched { pid, start_time: 0, cgroup: Default::default(), chan: Channel(ours), armed: true };
+    let mut launched = Launched {
+        pid,
+        start_time: 0,
+        cgroup: Default::default(),
+        chan: Channel(ours),
+        armed: true,
+    };
     drop((theirs, listener, exe));
     if ns.new_user {
         let l = spec.linux().as_ref().context("linux section")?;
-        crate::userns::write_maps(pid, l.uid_mappings().as_deref().unwrap_or_default(), l.gid_mappings().as_deref().unwrap_or_default())?;
+        crate::userns::write_maps(
+            pid,
+            l.uid_mappings().as_deref().unwrap_or_default(),
+            l.gid_mappings().as_deref().unwrap_or_default(),
+        )?;
     }
     let linux = spec.linux().as_ref();
     launched.cgroup = crate::cgroups::setup(
@@ -93,7 +108,11 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     )?;
     // Recorded at once, so `delete` can find the cgroup even if this process is killed
     // before state.json is saved.
-    std::fs::write(req.state_dir.join(crate::cgroups::RECORD), serde_json::to_vec(&launched.cgroup)?).context("record cgroup")?;
+    std::fs::write(
+        req.state_dir.join(crate::cgroups::RECORD),
+        serde_json::to_vec(&launched.cgroup)?,
+    )
+    .context("record cgroup")?;
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),
@@ -116,11 +135,14 @@ pub fn launch(mut req: Request) -> Result<Launched> {
             }
             Some(FromInit::Ready) => break,
             Some(FromInit::Error(msg)) => return Err(anyhow!(msg)),
-            Some(FromInit::Released) => bail!("protocol error: container init released before its state was saved"),
+            Some(FromInit::Released) => {
+                bail!("protocol error: container init released before its state was saved")
+            }
             None => bail!("container init exited during setup ({})", reap_status(pid)),
         }
     }
-    launched.start_time = crate::state::process_start_time(pid).context("container init vanished after setup")?;
+    launched.start_time =
+        crate::state::process_start_time(pid).context("container init vanished after setup")?;
     Ok(launched)
 }
 
@@ -137,24 +159,47 @@ fn runtime_hooks(req: &Request, pid: i32) -> Result<()> {
     let Some(h) = spec.hooks() else { return Ok(()) };
     let ann = spec.annotations().clone().unwrap_or_default();
     let state = crate::state::creating_state(req.id, pid, &req.bundle.dir, &ann);
-    hooks::run("prestart", h.prestart().as_deref().unwrap_or_default(), &state)?;
-    hooks::run("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &state)
+    hooks::run(
+        "prestart",
+        h.prestart().as_deref().unwrap_or_default(),
+        &state,
+    )?;
+    hooks::run(
+        "createRuntime",
+        h.create_runtime().as_deref().unwrap_or_default(),
+        &state,
+    )
 }
 
 /// Clones init. Pid and time namespaces only apply to children, so the parent enters (or
 /// creates) them around the clone and returns to its own afterwards.
-fn clone_init(ns: &NsPlan, spec: &oci_spec::runtime::Spec, exe: &OwnedFd, pass: &[RawFd]) -> Result<i32> {
+fn clone_init(
+    ns: &NsPlan,
+    spec: &oci_spec::runtime::Spec,
+    exe: &OwnedFd,
+    pass: &[RawFd],
+) -> Result<i32> {
     let own_pid = File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
-    let own_time = if ns.new_time { Some(File::open("/proc/self/ns/time").context("open /proc/self/ns/time")?) } else { None };
+    let own_time = if ns.new_time {
+        Some(File::open("/proc/self/ns/time").context("open /proc/self/ns/time")?)
+    } else {
+        None
+    };
     if let Some(path) = &ns.parent_join_pid {
-        let f = File::open(path).with_context(|| format!("linux.namespaces pid path {}", path.display()))?;
-        sp::setns(f.as_fd(), libc::CLONE_NEWPID).with_context(|| format!("join pid namespace {}", path.display()))?;
+        let f = File::open(path)
+            .with_context(|| format!("linux.namespaces pid path {}", path.display()))?;
+        sp::setns(f.as_fd(), libc::CLONE_NEWPID)
+            .with_context(|| format!("join pid namespace {}", path.display()))?;
     }
     if ns.new_time {
         sp::unshare(libc::CLONE_NEWTIME).context("unshare time namespace")?;
         write_time_offsets(spec)?;
     }
-    let argv: Vec<CString> = vec![c"ruse".into(), c"init".into(), CString::new(pass[0].to_string())?];
+    let argv: Vec<CString> = vec![
+        c"ruse".into(),
+        c"init".into(),
+        CString::new(pass[0].to_string())?,
+    ];
     let res = sp::clone_fork(ns.clone_flags);
     if matches!(res, Ok(0)) {
         child_exec(exe, pass, &argv);
@@ -185,10 +230,18 @@ fn child_exec(exe: &OwnedFd, pass: &[RawFd], argv: &[CString]) -> ! {
 }
 
 fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let offsets = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+        .unwrap_or_default();
     let mut text = String::new();
     for (clock, off) in &offsets {
-        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     if !text.is_empty() {
         std::fs::write("/proc/self/timens_offsets", text).context("write linux.timeOffsets")?;

@@ -16,13 +16,15 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 
 /// Sets up logging once; a log file that cannot be opened is reported on stderr only.
 pub fn init(path: Option<&Path>, json: bool, debug: bool) {
-    let file = path.and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            eprintln!("ruse: open log {}: {e}", p.display());
-            None
-        }
-    });
+    let file = path.and_then(
+        |p| match OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("ruse: open log {}: {e}", p.display());
+                None
+            }
+        },
+    );
     let _ = SINK.set(Sink { file, json, debug });
 }
 
@@ -31,7 +33,14 @@ fn emit(level: &str, msg: &str, to_stderr: bool) {
     if to_stderr {
         eprintln!("ruse: {msg}");
     }
-    let Some(Sink { file: Some(f), json, .. }) = sink else { return };
+    let Some(Sink {
+        file: Some(f),
+        json,
+        ..
+    }) = sink
+    else {
+        return;
+    };
     let time = crate::state::rfc3339_now();
     let line = if *json {
         serde_json::json!({ "level": level, "msg": msg, "time": time }).to_string()

@@ -40,7 +40,11 @@ fn main() {
             std::process::exit(code);
         }
     };
-    log::init(cli.log.as_deref(), cli.log_format == cli::LogFormat::Json, cli.debug);
+    log::init(
+        cli.log.as_deref(),
+        cli.log_format == cli::LogFormat::Json,
+        cli.debug,
+    );
     let (verb, id) = describe(&cli.command);
     match dispatch(cli) {
         Ok(code) => std::process::exit(code),
@@ -76,26 +80,38 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if cli.systemd_cgroup {
-        return Err(errors::not_supported("--systemd-cgroup (cgroups are managed through cgroupfs only)"));
+        return Err(errors::not_supported(
+            "--systemd-cgroup (cgroups are managed through cgroupfs only)",
+        ));
     }
-    let g = Globals { root: cli.root.clone().unwrap_or_else(container::default_root) };
+    let g = Globals {
+        root: cli.root.clone().unwrap_or_else(container::default_root),
+    };
     let Some(cmd) = cli.command else {
         anyhow::bail!("no command given: see ruse --help");
     };
     match cmd {
         Command::Create(a) => commands::create::create_detached(&g, &a).map(|_| 0),
         Command::Start { id } => {
-            let (c, f) = container::Container::open_existing(&g.root, &id, container::Lock::Exclusive)?;
+            let (c, f) =
+                container::Container::open_existing(&g.root, &id, container::Lock::Exclusive)?;
             commands::start::start(&c, &f).map(|_| 0)
         }
         Command::State { id } => commands::state::state(&g, &id).map(|_| 0),
-        Command::Kill { id, signal, all } => commands::kill::kill(&g, &id, signal.as_deref(), all).map(|_| 0),
+        Command::Kill { id, signal, all } => {
+            commands::kill::kill(&g, &id, signal.as_deref(), all).map(|_| 0)
+        }
         Command::Delete { id, force } => commands::delete::delete(&g, &id, force).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, &a),
         Command::List { format, quiet } => commands::info::list(&g, format, quiet).map(|_| 0),
-        Command::Spec { bundle, rootless } => commands::info::spec(bundle.as_deref(), rootless).map(|_| 0),
+        Command::Spec { bundle, rootless } => {
+            commands::info::spec(bundle.as_deref(), rootless).map(|_| 0)
+        }
         Command::Features => commands::info::features().map(|_| 0),
         Command::Init { .. } => anyhow::bail!("init is internal to ruse"),
-        Command::Other(v) => Err(errors::not_supported(format!("command {:?}", v.first().map(String::as_str).unwrap_or("")))),
+        Command::Other(v) => Err(errors::not_supported(format!(
+            "command {:?}",
+            v.first().map(String::as_str).unwrap_or("")
+        ))),
     }
 }

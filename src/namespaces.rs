@@ -55,8 +55,14 @@ pub fn proc_name(t: T) -> &'static str {
 
 pub fn plan(spec: &Spec) -> Result<NsPlan> {
     let mut p = NsPlan::default();
-    let list = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
-    let joins_user = list.iter().any(|n| n.typ() == T::User && n.path().is_some());
+    let list = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let joins_user = list
+        .iter()
+        .any(|n| n.typ() == T::User && n.path().is_some());
     let mut user_join = None;
     for ns in &list {
         let t = ns.typ();
@@ -69,7 +75,9 @@ pub fn plan(spec: &Spec) -> Result<NsPlan> {
             // namespace is rooted at the container's cgroup (as runc does).
             (None, T::Cgroup) => p.init_unshare |= flag(t),
             (None, T::Pid) if joins_user => {
-                return Err(not_supported("a new pid namespace together with joining a user namespace by path"))
+                return Err(not_supported(
+                    "a new pid namespace together with joining a user namespace by path",
+                ))
             }
             (None, T::Pid) => p.clone_flags |= flag(t),
             (None, _) if joins_user => p.init_unshare |= flag(t),
@@ -91,13 +99,20 @@ mod tests {
     use super::*;
 
     fn spec(ns: &str) -> Spec {
-        serde_json::from_str(&format!(r#"{{"ociVersion":"1.0.2","linux":{{"namespaces":{ns}}}}}"#)).unwrap()
+        serde_json::from_str(&format!(
+            r#"{{"ociVersion":"1.0.2","linux":{{"namespaces":{ns}}}}}"#
+        ))
+        .unwrap()
     }
 
     #[test]
     fn new_namespaces_go_in_the_clone() {
-        let p = plan(&spec(r#"[{"type":"pid"},{"type":"network"},{"type":"mount"},{"type":"user"}]"#)).unwrap();
-        let want = libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWUSER;
+        let p = plan(&spec(
+            r#"[{"type":"pid"},{"type":"network"},{"type":"mount"},{"type":"user"}]"#,
+        ))
+        .unwrap();
+        let want =
+            libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWUSER;
         assert_eq!(p.clone_flags, want as u64);
         assert!(p.new_user && p.new_net && !p.new_time);
         assert!(p.init_join.is_empty());
@@ -105,15 +120,24 @@ mod tests {
 
     #[test]
     fn joined_pid_and_time_are_parent_side() {
-        let p = plan(&spec(r#"[{"type":"pid","path":"/proc/1/ns/pid"},{"type":"time"}]"#)).unwrap();
-        assert_eq!(p.parent_join_pid.as_deref(), Some(std::path::Path::new("/proc/1/ns/pid")));
+        let p = plan(&spec(
+            r#"[{"type":"pid","path":"/proc/1/ns/pid"},{"type":"time"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            p.parent_join_pid.as_deref(),
+            Some(std::path::Path::new("/proc/1/ns/pid"))
+        );
         assert!(p.new_time);
         assert_eq!(p.clone_flags, 0);
     }
 
     #[test]
     fn joined_user_goes_last_and_new_ones_are_unshared_after_it() {
-        let p = plan(&spec(r#"[{"type":"user","path":"/u"},{"type":"network","path":"/n"},{"type":"uts"}]"#)).unwrap();
+        let p = plan(&spec(
+            r#"[{"type":"user","path":"/u"},{"type":"network","path":"/n"},{"type":"uts"}]"#,
+        ))
+        .unwrap();
         let names: Vec<&str> = p.init_join.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["net", "user"]);
         assert_eq!(p.init_unshare, libc::CLONE_NEWUTS as u64);

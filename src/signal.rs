@@ -4,11 +4,39 @@
 use anyhow::{bail, Result};
 
 const NAMES: &[(&str, i32)] = &[
-    ("HUP", 1), ("INT", 2), ("QUIT", 3), ("ILL", 4), ("TRAP", 5), ("ABRT", 6), ("IOT", 6), ("BUS", 7),
-    ("FPE", 8), ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12), ("PIPE", 13), ("ALRM", 14),
-    ("TERM", 15), ("STKFLT", 16), ("CHLD", 17), ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21),
-    ("TTOU", 22), ("URG", 23), ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28),
-    ("IO", 29), ("POLL", 29), ("PWR", 30), ("SYS", 31),
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
 ];
 
 const RTMIN: i32 = 34;
@@ -28,14 +56,22 @@ pub fn parse(s: &str) -> Result<i32> {
         return Ok(n);
     }
     let rt = |base: i32, off: &str, sign: i32| -> Option<i32> {
-        let n = if off.is_empty() { 0 } else { off.parse::<i32>().ok()? };
+        let n = if off.is_empty() {
+            0
+        } else {
+            off.parse::<i32>().ok()?
+        };
         let v = base + sign * n;
         (RTMIN..=RTMAX).contains(&v).then_some(v)
     };
     let v = if let Some(rest) = name.strip_prefix("RTMIN") {
-        rest.strip_prefix('+').or((rest.is_empty()).then_some("")).and_then(|o| rt(RTMIN, o, 1))
+        rest.strip_prefix('+')
+            .or((rest.is_empty()).then_some(""))
+            .and_then(|o| rt(RTMIN, o, 1))
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        rest.strip_prefix('-').or((rest.is_empty()).then_some("")).and_then(|o| rt(RTMAX, o, -1))
+        rest.strip_prefix('-')
+            .or((rest.is_empty()).then_some(""))
+            .and_then(|o| rt(RTMAX, o, -1))
     } else {
         None
     };
@@ -59,7 +95,9 @@ mod tests {
         assert_eq!(parse("RTMIN").unwrap(), 34);
         assert_eq!(parse("SIGRTMIN+3").unwrap(), 37);
         assert_eq!(parse("RTMAX-1").unwrap(), 63);
-        for bad in ["FOO", "999", "0", "-1", "RTMIN+31", "RTMAX-31", "", "SIG", "RTMIN+x"] {
+        for bad in [
+            "FOO", "999", "0", "-1", "RTMIN+31", "RTMAX-31", "", "SIG", "RTMIN+x",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -87,8 +87,13 @@ impl Facts {
 
     /// The OCI state JSON (runtime.md "State"), with runc's extra fields.
     pub fn oci_state(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
-        let annotations: HashMap<String, String> = self.config.annotations().clone().unwrap_or_default();
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
+        let annotations: HashMap<String, String> =
+            self.config.annotations().clone().unwrap_or_default();
         serde_json::json!({
             "ociVersion": OCI_VERSION,
             "id": self.id,
@@ -104,7 +109,12 @@ impl Facts {
 }
 
 /// The state passed to hooks before the facts are saved (status "creating").
-pub fn creating_state(id: &str, pid: i32, bundle: &Path, annotations: &HashMap<String, String>) -> serde_json::Value {
+pub fn creating_state(
+    id: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": OCI_VERSION, "id": id, "status": "creating", "pid": pid,
         "bundle": bundle, "annotations": annotations,
@@ -113,7 +123,9 @@ pub fn creating_state(id: &str, pid: i32, bundle: &Path, annotations: &HashMap<S
 
 /// Now as RFC 3339 UTC with nanoseconds, as runc writes `created`.
 pub fn rfc3339_now() -> String {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -130,7 +142,12 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", tod / 3600, tod % 3600 / 60, tod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ pub fn check_ranges(field: &str, maps: &[LinuxIdMapping]) -> Result<()> {
 
 /// The `/proc/<pid>/uid_map` text: one `inside outside count` line per range.
 pub fn format_map(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// Writes the maps of the child `pid` (the parent does this as root, from outside).
@@ -50,16 +52,33 @@ mod tests {
     use oci_spec::runtime::LinuxIdMappingBuilder;
 
     fn m(c: u32, h: u32, s: u32) -> LinuxIdMapping {
-        LinuxIdMappingBuilder::default().container_id(c).host_id(h).size(s).build().unwrap()
+        LinuxIdMappingBuilder::default()
+            .container_id(c)
+            .host_id(h)
+            .size(s)
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn ranges() {
         assert!(check_ranges("u", &[m(0, 1000, 1), m(1, 100000, 65536)]).is_ok());
-        assert!(check_ranges("u", &[m(0, 1000, 0)]).unwrap_err().to_string().contains("size"));
-        assert!(check_ranges("u", &[m(0, 1000, 10), m(5, 5000, 10)]).unwrap_err().to_string().contains("containerID"));
-        assert!(check_ranges("u", &[m(0, 1000, 10), m(50, 1005, 10)]).unwrap_err().to_string().contains("hostID"));
+        assert!(check_ranges("u", &[m(0, 1000, 0)])
+            .unwrap_err()
+            .to_string()
+            .contains("size"));
+        assert!(check_ranges("u", &[m(0, 1000, 10), m(5, 5000, 10)])
+            .unwrap_err()
+            .to_string()
+            .contains("containerID"));
+        assert!(check_ranges("u", &[m(0, 1000, 10), m(50, 1005, 10)])
+            .unwrap_err()
+            .to_string()
+            .contains("hostID"));
         assert!(check_ranges("u", &[m(u32::MAX, 0, 2)]).is_err());
-        assert_eq!(format_map(&[m(0, 1000, 1), m(1, 100000, 65536)]), "0 1000 1\n1 100000 65536\n");
+        assert_eq!(
+            format_map(&[m(0, 1000, 1), m(1, 100000, 65536)]),
+            "0 1000 1\n1 100000 65536\n"
+        );
     }
 }

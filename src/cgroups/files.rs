@@ -21,7 +21,10 @@ pub fn write(dir: &Path, name: &str, value: &str) -> Result<()> {
 fn read(dir: &Path, name: &str) -> Result<String> {
     check_name(name)?;
     let p = dir.join(name);
-    Ok(std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?.trim().to_string())
+    Ok(std::fs::read_to_string(&p)
+        .with_context(|| format!("read {}", p.display()))?
+        .trim()
+        .to_string())
 }
 
 pub fn create(dir: &Path) -> Result<()> {
@@ -58,14 +61,23 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 
 pub fn cpu(dir: &Path, unified: bool, c: &LinuxCpu) -> Result<()> {
     if let Some(s) = c.shares().filter(|s| *s > 0) {
-        let (f, v) = if unified { ("cpu.weight", shares_to_weight(s)) } else { ("cpu.shares", s) };
+        let (f, v) = if unified {
+            ("cpu.weight", shares_to_weight(s))
+        } else {
+            ("cpu.shares", s)
+        };
         write(dir, f, &v.to_string()).context("linux.resources.cpu.shares")?;
     }
     if unified {
         if c.quota().is_some() || c.period().is_some() {
-            let q = c.quota().filter(|q| *q > 0).map(|q| q.to_string()).unwrap_or_else(|| "max".into());
+            let q = c
+                .quota()
+                .filter(|q| *q > 0)
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "max".into());
             let p = c.period().unwrap_or(100_000);
-            write(dir, "cpu.max", &format!("{q} {p}")).context("linux.resources.cpu.quota/period")?;
+            write(dir, "cpu.max", &format!("{q} {p}"))
+                .context("linux.resources.cpu.quota/period")?;
         }
         return Ok(());
     }

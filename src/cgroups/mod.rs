@@ -63,15 +63,26 @@ pub fn resolve(mount: &Path, own: &str, cgroups_path: Option<&Path>, id: &str) -
     };
     let clean = crate::rootfs::plan::clean_dest(&rel);
     if clean.as_os_str().is_empty() {
-        bail!("linux.cgroupsPath {:?}: resolves to a hierarchy root", cgroups_path.unwrap_or(Path::new("")));
+        bail!(
+            "linux.cgroupsPath {:?}: resolves to a hierarchy root",
+            cgroups_path.unwrap_or(Path::new(""))
+        );
     }
     Ok(mount.join(clean))
 }
 
 /// Creates the cgroup, applies `resources` and moves `pid` in.
-pub fn setup(id: &str, cgroups_path: Option<&Path>, res: Option<&LinuxResources>, pid: i32) -> Result<Cgroup> {
+pub fn setup(
+    id: &str,
+    cgroups_path: Option<&Path>,
+    res: Option<&LinuxResources>,
+    pid: i32,
+) -> Result<Cgroup> {
     let unified = is_unified();
-    let mut cg = Cgroup { unified, dirs: Vec::new() };
+    let mut cg = Cgroup {
+        unified,
+        dirs: Vec::new(),
+    };
     let result = (|| {
         for (mount, own) in hierarchies(unified)? {
             let dir = resolve(&mount, &own, cgroups_path, id)?;
@@ -99,17 +110,30 @@ fn dir_of<'a>(cg: &'a Cgroup, controller: &str) -> Option<&'a Path> {
         return cg.dirs.first().map(PathBuf::as_path);
     }
     cg.dirs.iter().map(PathBuf::as_path).find(|d| {
-        d.strip_prefix(ROOT).ok().and_then(|r| r.components().next()).is_some_and(|c| {
-            c.as_os_str().to_str().is_some_and(|s| s.split(',').any(|x| x == controller))
-        })
+        d.strip_prefix(ROOT)
+            .ok()
+            .and_then(|r| r.components().next())
+            .is_some_and(|c| {
+                c.as_os_str()
+                    .to_str()
+                    .is_some_and(|s| s.split(',').any(|x| x == controller))
+            })
     })
 }
 
 fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     refuse_unsupported(r)?;
-    let need = |ctrl: &str| dir_of(cg, ctrl).with_context(|| format!("linux.resources: the {ctrl} controller is not available on this host"));
+    let need = |ctrl: &str| {
+        dir_of(cg, ctrl).with_context(|| {
+            format!("linux.resources: the {ctrl} controller is not available on this host")
+        })
+    };
     if let Some(p) = r.pids() {
-        let v = if p.limit() <= 0 { "max".to_string() } else { p.limit().to_string() };
+        let v = if p.limit() <= 0 {
+            "max".to_string()
+        } else {
+            p.limit().to_string()
+        };
         files::write(need("pids")?, "pids.max", &v).context("linux.resources.pids.limit")?;
     }
     if let Some(limit) = r.memory().as_ref().and_then(|m| m.limit()) {
@@ -126,7 +150,9 @@ fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     let devices = r.devices().as_deref().unwrap_or_default();
     if !devices.is_empty() {
         if cg.unified {
-            return Err(crate::errors::not_supported("linux.resources.devices on cgroup v2 (needs the eBPF device filter)"));
+            return Err(crate::errors::not_supported(
+                "linux.resources.devices on cgroup v2 (needs the eBPF device filter)",
+            ));
         }
         apply_devices_v1(need("devices")?, devices)?;
     }
@@ -143,8 +169,13 @@ fn refuse_unsupported(r: &LinuxResources) -> Result<()> {
     for (k, val) in v.as_object().into_iter().flatten() {
         let supported = match k.as_str() {
             "devices" | "pids" => true,
-            "memory" => val.as_object().is_some_and(|m| m.keys().all(|k| k == "limit")),
-            "cpu" => val.as_object().is_some_and(|m| m.keys().all(|k| k == "shares" || k == "quota" || k == "period")),
+            "memory" => val
+                .as_object()
+                .is_some_and(|m| m.keys().all(|k| k == "limit")),
+            "cpu" => val.as_object().is_some_and(|m| {
+                m.keys()
+                    .all(|k| k == "shares" || k == "quota" || k == "period")
+            }),
             _ => val.is_null() || val.as_array().is_some_and(|a| a.is_empty()),
         };
         if !supported {
@@ -156,22 +187,44 @@ fn refuse_unsupported(r: &LinuxResources) -> Result<()> {
 
 /// The devices every container needs, allowed after the config's rules, as runc does.
 const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-    "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ];
 
 /// The text of one v1 rule (`c 1:3 rwm`), pure.
 pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
-    let typ = d.typ().map(|t| t.as_str().to_string()).unwrap_or_else(|| "a".into());
-    let num = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n.to_string()).unwrap_or_else(|| "*".into());
+    let typ = d
+        .typ()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_else(|| "a".into());
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "*".into())
+    };
     let access = d.access().clone().unwrap_or_else(|| "rwm".into());
     format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
 }
 
 fn apply_devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     for (i, d) in rules.iter().enumerate() {
-        let file = if d.allow() { "devices.allow" } else { "devices.deny" };
-        files::write(dir, file, &device_rule(d)).with_context(|| format!("linux.resources.devices[{i}]"))?;
+        let file = if d.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        files::write(dir, file, &device_rule(d))
+            .with_context(|| format!("linux.resources.devices[{i}]"))?;
     }
     for rule in DEFAULT_ALLOWED {
         files::write(dir, "devices.allow", rule).context("default device rules")?;
@@ -203,18 +256,33 @@ mod tests {
     #[test]
     fn path_rules() {
         let m = Path::new("/sys/fs/cgroup/memory");
-        assert_eq!(resolve(m, "/a/b", None, "c1").unwrap(), PathBuf::from("/sys/fs/cgroup/memory/a/b/c1"));
-        assert_eq!(resolve(m, "/a", Some(Path::new("x/y")), "c1").unwrap(), PathBuf::from("/sys/fs/cgroup/memory/a/x/y"));
-        assert_eq!(resolve(m, "/a", Some(Path::new("/x")), "c1").unwrap(), PathBuf::from("/sys/fs/cgroup/memory/x"));
-        assert_eq!(resolve(m, "/", Some(Path::new("/../../etc")), "c1").unwrap(), PathBuf::from("/sys/fs/cgroup/memory/etc"));
+        assert_eq!(
+            resolve(m, "/a/b", None, "c1").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/memory/a/b/c1")
+        );
+        assert_eq!(
+            resolve(m, "/a", Some(Path::new("x/y")), "c1").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/memory/a/x/y")
+        );
+        assert_eq!(
+            resolve(m, "/a", Some(Path::new("/x")), "c1").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/memory/x")
+        );
+        assert_eq!(
+            resolve(m, "/", Some(Path::new("/../../etc")), "c1").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/memory/etc")
+        );
         assert!(resolve(m, "/", Some(Path::new("/")), "c1").is_err());
     }
 
     #[test]
     fn device_rules() {
-        let d: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
+        let d: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
         assert_eq!(device_rule(&d), "a *:* rwm");
-        let d: LinuxDeviceCgroup = serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"r"}"#).unwrap();
+        let d: LinuxDeviceCgroup =
+            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"r"}"#)
+                .unwrap();
         assert_eq!(device_rule(&d), "c 1:3 r");
     }
 }

@@ -11,20 +11,38 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// Creates the container; returns it still locked, with init released (detached) or not.
-pub fn create(g: &Globals, a: &CreateArgs, b: &bundle::Bundle, console: Option<OwnedFd>) -> Result<(Container, Launched)> {
+pub fn create(
+    g: &Globals,
+    a: &CreateArgs,
+    b: &bundle::Bundle,
+    console: Option<OwnedFd>,
+) -> Result<(Container, Launched)> {
     validate_id(&a.id)?;
     let terminal = terminal(b);
     let console = match (terminal, console, &a.console_socket) {
         (true, Some(c), _) => Some(c),
         (true, None, Some(path)) => Some(
-            crate::sys::socket::connect(path, libc::SOCK_STREAM).with_context(|| format!("--console-socket {}", path.display()))?,
+            crate::sys::socket::connect(path, libc::SOCK_STREAM)
+                .with_context(|| format!("--console-socket {}", path.display()))?,
         ),
-        (true, None, None) => bail!("process.terminal is true: a detached container needs --console-socket"),
+        (true, None, None) => {
+            bail!("process.terminal is true: a detached container needs --console-socket")
+        }
         (false, _, Some(_)) => bail!("--console-socket given but process.terminal is false"),
         (false, _, None) => None,
     };
     if let Some(p) = &a.pidfd_socket {
         bail!("not supported: --pidfd-socket {}", p.display());
+    }
+    // Fds the caller leaked to us (no CLOEXEC) must reach neither hooks nor the container;
+    // only the --preserve-fds range is passed on (CVE-2024-21626).
+    crate::sys::fs::cloexec_from(3 + a.preserve_fds).context("mark inherited fds close-on-exec")?;
+    // A missing fd in the range would later be taken by one of ruse's own sockets, which the
+    // container would then inherit.
+    for fd in 3..3 + a.preserve_fds {
+        if !crate::sys::fs::is_open(fd as i32) {
+            bail!("--preserve-fds {}: fd {fd} is not open", a.preserve_fds);
+        }
     }
     let mut c = Container::create_new(&g.root, &a.id)?;
     match launch_and_save(&mut c, b, a, console) {
@@ -37,7 +55,11 @@ pub fn create(g: &Globals, a: &CreateArgs, b: &bundle::Bundle, console: Option<O
 }
 
 pub fn terminal(b: &bundle::Bundle) -> bool {
-    b.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false)
+    b.spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
 }
 
 /// The `create` verb: detached, init released once the state is saved.
@@ -48,7 +70,12 @@ pub fn create_detached(g: &Globals, a: &CreateArgs) -> Result<()> {
     l.release()
 }
 
-fn launch_and_save(c: &mut Container, b: &bundle::Bundle, a: &CreateArgs, console: Option<OwnedFd>) -> Result<Launched> {
+fn launch_and_save(
+    c: &mut Container,
+    b: &bundle::Bundle,
+    a: &CreateArgs,
+    console: Option<OwnedFd>,
+) -> Result<Launched> {
     let l = launch::launch(launch::Request {
         id: &a.id,
         bundle: b,
@@ -79,9 +106,14 @@ fn launch_and_save(c: &mut Container, b: &bundle::Bundle, a: &CreateArgs, consol
 /// Writes the pid file atomically (temp + rename), as engines poll for it.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = std::path::absolute(path)?;
-    let name = path.file_name().context("--pid-file has no file name")?.to_string_lossy().into_owned();
+    let name = path
+        .file_name()
+        .context("--pid-file has no file name")?
+        .to_string_lossy()
+        .into_owned();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("write --pid-file {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write --pid-file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("write --pid-file {}", path.display()))
 }
 

@@ -11,7 +11,9 @@ pub fn list(g: &Globals, format: ListFormat, quiet: bool) -> Result<()> {
     let mut rows = Vec::new();
     for id in list_ids(&g.root)? {
         // Entries may vanish, or be mid-create, while we look: skip those.
-        let Some(f) = peek_facts(&g.root, &id) else { continue };
+        let Some(f) = peek_facts(&g.root, &id) else {
+            continue;
+        };
         let status = f.status(&g.root.join(&id));
         rows.push((f.clone(), f.oci_state(status)));
     }
@@ -24,9 +26,20 @@ pub fn list(g: &Globals, format: ListFormat, quiet: bool) -> Result<()> {
         println!("{}", serde_json::to_string(&v)?);
         return Ok(());
     }
-    println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    println!(
+        "{:<12} {:<8} {:<10} {:<40} {:<31} OWNER",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
     for (f, s) in &rows {
-        println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", f.id, s["pid"].as_i64().unwrap_or(0), s["status"].as_str().unwrap_or(""), f.bundle.display(), f.created, f.owner);
+        println!(
+            "{:<12} {:<8} {:<10} {:<40} {:<31} {}",
+            f.id,
+            s["pid"].as_i64().unwrap_or(0),
+            s["status"].as_str().unwrap_or(""),
+            f.bundle.display(),
+            f.created,
+            f.owner
+        );
     }
     Ok(())
 }
@@ -63,7 +76,10 @@ pub fn default_spec(rootless: bool) -> Value {
         }
     });
     if rootless {
-        let (uid, gid) = (crate::sys::process::geteuid(), crate::sys::process::getegid());
+        let (uid, gid) = (
+            crate::sys::process::geteuid(),
+            crate::sys::process::getegid(),
+        );
         let linux = &mut s["linux"];
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
@@ -72,7 +88,13 @@ pub fn default_spec(rootless: bool) -> Value {
         mounts.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
         }
         mounts.push(json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
@@ -92,14 +114,60 @@ pub fn spec(bundle: Option<&Path>, rootless: bool) -> Result<()> {
 
 /// runtime-spec features.md: only what ruse really implements.
 pub fn features() -> Result<()> {
-    let ns = ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"];
+    let ns = [
+        "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+    ];
     let opts = [
-        "async", "atime", "bind", "defaults", "dev", "diratime", "exec", "loud", "noatime", "nodev",
-        "nodiratime", "noexec", "nostrictatime", "nosuid", "nosymfollow", "private", "rprivate", "shared",
-        "rshared", "slave", "rslave", "unbindable", "runbindable", "rbind", "relatime", "norelatime", "ro",
-        "rw", "silent", "strictatime", "suid", "symfollow", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev",
-        "rnoexec", "rexec", "rnodiratime", "rdiratime", "rrelatime", "rnorelatime", "rnoatime", "ratime",
-        "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+        "async",
+        "atime",
+        "bind",
+        "defaults",
+        "dev",
+        "diratime",
+        "exec",
+        "loud",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "nostrictatime",
+        "nosuid",
+        "nosymfollow",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+        "rbind",
+        "relatime",
+        "norelatime",
+        "ro",
+        "rw",
+        "silent",
+        "strictatime",
+        "suid",
+        "symfollow",
+        "rro",
+        "rrw",
+        "rnosuid",
+        "rsuid",
+        "rnodev",
+        "rdev",
+        "rnoexec",
+        "rexec",
+        "rnodiratime",
+        "rdiratime",
+        "rrelatime",
+        "rnorelatime",
+        "rnoatime",
+        "ratime",
+        "rstrictatime",
+        "rnostrictatime",
+        "rnosymfollow",
+        "rsymfollow",
     ];
     let f = json!({
         "ociVersionMin": "1.0.0",
@@ -125,6 +193,9 @@ pub fn features() -> Result<()> {
 
 pub fn version() {
     println!("ruse version {}", env!("CARGO_PKG_VERSION"));
-    println!("commit: {}", option_env!("RUSE_COMMIT").unwrap_or("unknown"));
+    println!(
+        "commit: {}",
+        option_env!("RUSE_COMMIT").unwrap_or("unknown")
+    );
     println!("spec: {}", crate::state::OCI_VERSION);
 }

@@ -20,7 +20,8 @@ pub fn kill(g: &Globals, id: &str, signal: Option<&str>, all: bool) -> Result<()
         return signal_all(&f, sig);
     }
     let pidfd = init_pidfd(&f)?.ok_or(RuseError::WrongStatus("kill", "stopped"))?;
-    sp::pidfd_send_signal(pidfd.as_fd(), sig).with_context(|| format!("signal {sig} to pid {}", f.pid))
+    sp::pidfd_send_signal(pidfd.as_fd(), sig)
+        .with_context(|| format!("signal {sig} to pid {}", f.pid))
 }
 
 /// A pidfd of init, or None when the pid now belongs to another process (or none).
@@ -35,7 +36,9 @@ pub fn init_pidfd(f: &Facts) -> Result<Option<OwnedFd>> {
 }
 
 fn pid_ns_inode(pid: i32) -> Option<u64> {
-    std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| m.ino())
+    std::fs::metadata(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 /// Every process of the container's own pid namespace (without cgroups, the namespace is what
@@ -55,7 +58,9 @@ pub fn signal_all(f: &Facts, sig: i32) -> Result<()> {
         }
         return Ok(());
     }
-    let Some(ns) = pid_ns_inode(f.pid) else { return Ok(()) };
+    let Some(ns) = pid_ns_inode(f.pid) else {
+        return Ok(());
+    };
     if Some(ns) == pid_ns_inode(sp::getpid()) {
         bail!("not supported: kill --all of a container without its own pid namespace (needs cgroups)");
     }
@@ -63,7 +68,9 @@ pub fn signal_all(f: &Facts, sig: i32) -> Result<()> {
         sp::pidfd_send_signal(fd.as_fd(), sig).context("signal init")?;
     }
     for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         if pid != f.pid && pid_ns_inode(pid) == Some(ns) {
             let _ = sp::kill(pid, sig);
         }

@@ -12,8 +12,20 @@ use anyhow::{Context, Result};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 const FORWARDED: &[i32] = &[
-    libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH,
-    libc::SIGCONT, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU, libc::SIGALRM, libc::SIGPIPE, libc::SIGCHLD,
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGALRM,
+    libc::SIGPIPE,
+    libc::SIGCHLD,
 ];
 
 pub fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
@@ -140,7 +152,11 @@ fn reap(pid: i32) -> Result<Option<i32>> {
 
 fn drain(master: Option<&OwnedFd>, buf: &mut [u8]) {
     if let Some(m) = master {
-        while sp::poll_read(&[m.as_raw_fd()], 0).map(|r| r[0]).unwrap_or(false) && copy(m.as_raw_fd(), 1, buf) > 0 {}
+        while sp::poll_read(&[m.as_raw_fd()], 0)
+            .map(|r| r[0])
+            .unwrap_or(false)
+            && copy(m.as_raw_fd(), 1, buf) > 0
+        {}
     }
 }
 

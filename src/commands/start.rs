@@ -17,7 +17,8 @@ pub fn start(c: &Container, f: &Facts) -> Result<()> {
     let dir = File::open(&c.dir).with_context(|| format!("open {}", c.dir.display()))?;
     let path = PathBuf::from(format!("/proc/self/fd/{}/{EXEC_SOCK}", dir.as_raw_fd()));
     // A dead init leaves no listener: connect fails at once instead of hanging.
-    let conn = socket::connect(&path, libc::SOCK_SEQPACKET).context("container init is not running")?;
+    let conn =
+        socket::connect(&path, libc::SOCK_SEQPACKET).context("container init is not running")?;
     std::fs::remove_file(c.dir.join(EXEC_SOCK)).context("remove exec.sock")?;
     // EOF means the CLOEXEC end closed in a successful execve; a message is init's error.
     let (msg, _) = socket::recv(conn.as_fd()).context("wait for the container process to start")?;
@@ -26,7 +27,11 @@ pub fn start(c: &Container, f: &Facts) -> Result<()> {
     }
     if let Some(h) = f.config.hooks() {
         let state = f.oci_state(Status::Running);
-        crate::hooks::run_warn("poststart", h.poststart().as_deref().unwrap_or_default(), &state);
+        crate::hooks::run_warn(
+            "poststart",
+            h.poststart().as_deref().unwrap_or_default(),
+            &state,
+        );
     }
     Ok(())
 }

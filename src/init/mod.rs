@@ -28,7 +28,8 @@ pub fn main(fd: i32) -> ! {
 enum Never {}
 
 fn expect(chan: &Channel, what: &str) -> Result<ToInit> {
-    chan.recv::<ToInit>()?.ok_or_else(|| anyhow!("runtime went away while init waited for {what}"))
+    chan.recv::<ToInit>()?
+        .ok_or_else(|| anyhow!("runtime went away while init waited for {what}"))
 }
 
 fn run(chan: &Channel) -> Result<Never> {
@@ -37,7 +38,13 @@ fn run(chan: &Channel) -> Result<Never> {
         other => bail!("protocol error: expected config, got {other:?}"),
     };
     let listener = crate::sys::adopt_fd(cfg.listen_fd).context("exec.sock fd")?;
-    let console = cfg.console_fd.map(crate::sys::adopt_fd).transpose().context("console fd")?;
+    let console = cfg
+        .console_fd
+        .map(crate::sys::adopt_fd)
+        .transpose()
+        .context("console fd")?;
+    // Leaked fds beyond the preserved range stay invisible to hooks and the container.
+    sfs::cloexec_from(3 + cfg.preserve_fds).context("mark inherited fds close-on-exec")?;
     sfs::umask(0);
     join_namespaces(&cfg)?;
     let spec = &cfg.spec;
@@ -73,7 +80,8 @@ fn run(chan: &Channel) -> Result<Never> {
         in_userns: cfg.ns.new_user || cfg.ns.init_join.iter().any(|(n, _)| n == "user"),
         terminal: proc_.terminal,
     };
-    let mounts_private = cfg.ns.clone_flags & libc::CLONE_NEWNS as u64 != 0 || cfg.ns.init_unshare & libc::CLONE_NEWNS as u64 != 0;
+    let mounts_private = cfg.ns.clone_flags & libc::CLONE_NEWNS as u64 != 0
+        || cfg.ns.init_unshare & libc::CLONE_NEWNS as u64 != 0;
     if !mounts_private {
         bail!("linux.namespaces: ruse needs a new mount namespace to build the rootfs");
     }
@@ -120,12 +128,16 @@ fn started(cfg: &Config, exec: &process::Exec) -> Result<Never> {
 
 #[allow(deprecated)]
 fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
-    let Some(h) = cfg.spec.hooks() else { return Ok(()) };
+    let Some(h) = cfg.spec.hooks() else {
+        return Ok(());
+    };
     let list = match kind {
         "createContainer" => h.create_container(),
         _ => h.start_container(),
     };
-    let Some(list) = list.as_deref().filter(|l| !l.is_empty()) else { return Ok(()) };
+    let Some(list) = list.as_deref().filter(|l| !l.is_empty()) else {
+        return Ok(());
+    };
     let ann = cfg.spec.annotations().clone().unwrap_or_default();
     let mut state = crate::state::creating_state(&cfg.id, cfg.host_pid, &cfg.bundle, &ann);
     state["status"] = status.into();
@@ -134,8 +146,10 @@ fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
 
 fn join_namespaces(cfg: &Config) -> Result<()> {
     for (name, path) in &cfg.ns.init_join {
-        let f = File::open(path).with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
-        sp::setns(f.as_fd(), 0).with_context(|| format!("join {name} namespace {}", path.display()))?;
+        let f = File::open(path)
+            .with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
+        sp::setns(f.as_fd(), 0)
+            .with_context(|| format!("join {name} namespace {}", path.display()))?;
     }
     if cfg.ns.init_unshare != 0 {
         sp::unshare(cfg.ns.init_unshare as i32).context("unshare namespaces")?;

@@ -45,7 +45,11 @@ impl<'a> Process<'a> {
                 }
             }
         };
-        Ok(Process { p, terminal: p.terminal().unwrap_or(false), personality })
+        Ok(Process {
+            p,
+            terminal: p.terminal().unwrap_or(false),
+            personality,
+        })
     }
 
     /// Everything but the exec. Runs after pivot_root; errors name the config field.
@@ -59,7 +63,10 @@ impl<'a> Process<'a> {
         // reports it unreachable (CVE-2024-21626).
         match std::env::current_dir() {
             Ok(d) if d.is_absolute() => {}
-            _ => bail!("process.cwd {}: resolves outside the container's root", cwd.display()),
+            _ => bail!(
+                "process.cwd {}: resolves outside the container's root",
+                cwd.display()
+            ),
         }
         let args = p.args().clone().unwrap_or_default();
         let path = find_program(&args[0], &env)?;
@@ -84,13 +91,16 @@ impl<'a> Process<'a> {
         let p = self.p;
         for r in p.rlimits().as_deref().unwrap_or_default() {
             let name = r.typ().to_string();
-            let res = rlimit_number(&name).ok_or_else(|| anyhow!("process.rlimits {name}: unknown"))?;
-            sp::setrlimit(res, r.soft(), r.hard()).with_context(|| format!("process.rlimits {name} ({}/{})", r.soft(), r.hard()))?;
+            let res =
+                rlimit_number(&name).ok_or_else(|| anyhow!("process.rlimits {name}: unknown"))?;
+            sp::setrlimit(res, r.soft(), r.hard())
+                .with_context(|| format!("process.rlimits {name} ({}/{})", r.soft(), r.hard()))?;
         }
         if let Some(adj) = p.oom_score_adj() {
             let proc_ = procfs()?;
             let mut f = open_proc(&proc_, "self/oom_score_adj")?;
-            f.write_all(adj.to_string().as_bytes()).with_context(|| format!("process.oomScoreAdj {adj}"))?;
+            f.write_all(adj.to_string().as_bytes())
+                .with_context(|| format!("process.oomScoreAdj {adj}"))?;
         }
         if let Some(io) = p.io_priority() {
             let class = match serde_json::to_value(io.class())?.as_str() {
@@ -107,9 +117,15 @@ impl<'a> Process<'a> {
         if let Some(domain) = self.personality {
             sp::personality(domain).context("linux.personality")?;
         }
-        if let Some(aff) = p.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().clone()) {
-            let cpus = parse_cpus(&aff).with_context(|| format!("process.execCPUAffinity.final {aff:?}"))?;
-            sp::sched_setaffinity(&cpus).with_context(|| format!("process.execCPUAffinity.final {aff:?}"))?;
+        if let Some(aff) = p
+            .exec_cpu_affinity()
+            .as_ref()
+            .and_then(|a| a.cpu_affinity_final().clone())
+        {
+            let cpus = parse_cpus(&aff)
+                .with_context(|| format!("process.execCPUAffinity.final {aff:?}"))?;
+            sp::sched_setaffinity(&cpus)
+                .with_context(|| format!("process.execCPUAffinity.final {aff:?}"))?;
         }
         Ok(())
     }
@@ -126,7 +142,8 @@ impl<'a> Process<'a> {
         let u = p.user();
         let mut groups: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
         groups.dedup();
-        sp::setgroups(&groups).with_context(|| format!("process.user.additionalGids {groups:?}"))?;
+        sp::setgroups(&groups)
+            .with_context(|| format!("process.user.additionalGids {groups:?}"))?;
         sp::setresgid(u.gid()).with_context(|| format!("process.user.gid {}", u.gid()))?;
         sp::setresuid(u.uid()).with_context(|| format!("process.user.uid {}", u.uid()))?;
         sp::prctl(libc::PR_SET_KEEPCAPS, 0, 0).context("reset keep capabilities")?;
@@ -165,7 +182,12 @@ impl Exec {
 /// Go's exec.LookPath over the container's PATH, with runc's error wording.
 fn find_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     let executable = |p: &Path| {
-        std::fs::metadata(p).map(|m| m.is_file() && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0).unwrap_or(false)
+        std::fs::metadata(p)
+            .map(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+            .unwrap_or(false)
     };
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
@@ -174,7 +196,10 @@ fn find_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
         }
         return Ok(p);
     }
-    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let cand = Path::new(dir).join(arg0);
@@ -267,7 +292,9 @@ pub fn parse_cpus(s: &str) -> Result<Vec<usize>> {
 /// A private procfs instance, detached from any path: writes through it cannot be redirected
 /// by whatever the image or its mounts put at /proc (CVE-2025-52881).
 fn procfs() -> Result<OwnedFd> {
-    let fd = FsContext::open("proc").and_then(|c| c.mount(0)).context("mount a private procfs")?;
+    let fd = FsContext::open("proc")
+        .and_then(|c| c.mount(0))
+        .context("mount a private procfs")?;
     if sfs::fstatfs_type(fd.as_fd())? != PROC_SUPER_MAGIC {
         bail!("private procfs is not procfs");
     }
@@ -275,30 +302,51 @@ fn procfs() -> Result<OwnedFd> {
 }
 
 fn open_proc(proc_: &OwnedFd, rel: &str) -> Result<std::fs::File> {
-    let fd = openat2(proc_.as_fd(), Path::new(rel), libc::O_WRONLY, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)
-        .with_context(|| format!("open /proc/{rel}"))?;
+    let fd = openat2(
+        proc_.as_fd(),
+        Path::new(rel),
+        libc::O_WRONLY,
+        0,
+        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
+    )
+    .with_context(|| format!("open /proc/{rel}"))?;
     Ok(std::fs::File::from(fd))
 }
 
 /// linux.sysctl, written through the private procfs (validation allowed only namespaced keys).
 pub fn sysctl(spec: &Spec) -> Result<()> {
-    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).filter(|m| !m.is_empty()) else { return Ok(()) };
+    let Some(map) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .filter(|m| !m.is_empty())
+    else {
+        return Ok(());
+    };
     let proc_ = procfs()?;
     for (k, v) in map {
         let rel = format!("sys/{}", k.replace('.', "/"));
         let mut f = open_proc(&proc_, &rel).with_context(|| format!("linux.sysctl {k}"))?;
-        f.write_all(v.as_bytes()).with_context(|| format!("linux.sysctl {k}={v}"))?;
+        f.write_all(v.as_bytes())
+            .with_context(|| format!("linux.sysctl {k}={v}"))?;
     }
     Ok(())
 }
 
 /// Sends the pty master to the console socket (runc's protocol: one message, the pty's name
 /// as payload, the fd as SCM_RIGHTS) after applying process.consoleSize.
-pub fn send_console(sock: BorrowedFd, master: BorrowedFd, slave: BorrowedFd, spec: &Spec) -> Result<()> {
+pub fn send_console(
+    sock: BorrowedFd,
+    master: BorrowedFd,
+    slave: BorrowedFd,
+    spec: &Spec,
+) -> Result<()> {
     if let Some(sz) = spec.process().as_ref().and_then(|p| p.console_size()) {
-        sp::set_winsize(slave, sz.height() as u16, sz.width() as u16).context("process.consoleSize")?;
+        sp::set_winsize(slave, sz.height() as u16, sz.width() as u16)
+            .context("process.consoleSize")?;
     }
-    socket::send(sock, b"/dev/ptmx", &[master.as_raw_fd()]).context("send pty master to the console socket")
+    socket::send(sock, b"/dev/ptmx", &[master.as_raw_fd()])
+        .context("send pty master to the console socket")
 }
 
 #[cfg(test)]
@@ -316,7 +364,10 @@ mod tests {
 
     #[test]
     fn rlimit_names() {
-        assert_eq!(rlimit_number("RLIMIT_NOFILE"), Some(libc::RLIMIT_NOFILE as i32));
+        assert_eq!(
+            rlimit_number("RLIMIT_NOFILE"),
+            Some(libc::RLIMIT_NOFILE as i32)
+        );
         assert_eq!(rlimit_number("RLIMIT_BOGUS"), None);
     }
 
@@ -324,7 +375,9 @@ mod tests {
     fn program_lookup() {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         assert!(find_program("sh", &env).unwrap().ends_with("sh"));
-        let e = find_program("no-such-prog-xyz", &env).unwrap_err().to_string();
+        let e = find_program("no-such-prog-xyz", &env)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("executable file not found in $PATH"), "{e}");
     }
 }

@@ -18,12 +18,18 @@ pub fn mount(root: BorrowedFd, op: &MountOp) -> Result<()> {
     let (tree, is_file) = match &op.kind {
         Kind::Bind { source, recursive } => {
             let flags = OPEN_TREE_CLONE | if *recursive { AT_RECURSIVE } else { 0 };
-            let t = open_tree(cwd(), source, flags).with_context(|| format!("{what}: source {}", source.display()))?;
+            let t = open_tree(cwd(), source, flags)
+                .with_context(|| format!("{what}: source {}", source.display()))?;
             let st = fstat(t.as_fd())?;
             (t, st.st_mode & libc::S_IFMT != libc::S_IFDIR)
         }
-        Kind::Fs { fstype, .. } if fstype == "cgroup" || fstype == "cgroup2" => return mount_cgroup(root, op),
-        Kind::Fs { fstype, source } => (new_fs(fstype, source.as_deref(), &op.data).with_context(|| what.clone())?, false),
+        Kind::Fs { fstype, .. } if fstype == "cgroup" || fstype == "cgroup2" => {
+            return mount_cgroup(root, op)
+        }
+        Kind::Fs { fstype, source } => (
+            new_fs(fstype, source.as_deref(), &op.data).with_context(|| what.clone())?,
+            false,
+        ),
     };
     set_attrs(tree.as_fd(), op).with_context(|| what.clone())?;
     let target = destination(root, op, is_file).with_context(|| what.clone())?;
@@ -38,13 +44,18 @@ fn describe(op: &MountOp) -> String {
     }
 }
 
-fn new_fs(fstype: &str, source: Option<&str>, data: &[(String, Option<String>)]) -> Result<OwnedFd> {
+fn new_fs(
+    fstype: &str,
+    source: Option<&str>,
+    data: &[(String, Option<String>)],
+) -> Result<OwnedFd> {
     let ctx = FsContext::open(fstype).with_context(|| format!("filesystem type {fstype:?}"))?;
     if let Some(s) = source {
         ctx.set("source", Some(s)).context("source")?;
     }
     for (k, v) in data {
-        ctx.set(k, v.as_deref()).with_context(|| format!("option {:?}", data_string(&[(k.clone(), v.clone())])))?;
+        ctx.set(k, v.as_deref())
+            .with_context(|| format!("option {:?}", data_string(&[(k.clone(), v.clone())])))?;
     }
     ctx.mount(0).context("create filesystem")
 }
@@ -61,7 +72,8 @@ fn set_attrs(tree: BorrowedFd, op: &MountOp) -> Result<()> {
 
 /// The destination fd; /proc and /sys only on real directories (CVE-2019-19921, CVE-2023-27561).
 fn destination(root: BorrowedFd, op: &MountOp, is_file: bool) -> Result<OwnedFd> {
-    let special = matches!(&op.kind, Kind::Fs { fstype, .. } if fstype == "proc" || fstype == "sysfs");
+    let special =
+        matches!(&op.kind, Kind::Fs { fstype, .. } if fstype == "proc" || fstype == "sysfs");
     if special {
         match open_nofollow(root, &op.dest, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(fd) => return Ok(fd),
@@ -80,7 +92,10 @@ fn propagate(root: BorrowedFd, op: &MountOp) -> Result<()> {
     }
     let fd = open_path(root, &op.dest).context("reopen destination")?;
     for &p in &op.propagation {
-        let attr = MountAttr { propagation: p & !libc::MS_REC, ..Default::default() };
+        let attr = MountAttr {
+            propagation: p & !libc::MS_REC,
+            ..Default::default()
+        };
         mount_setattr(fd.as_fd(), p & libc::MS_REC != 0, &attr).context("set propagation")?;
     }
     Ok(())
@@ -99,15 +114,22 @@ fn mount_cgroup(root: BorrowedFd, op: &MountOp) -> Result<()> {
         let target = ensure(root, &op.dest, false).with_context(|| what.clone())?;
         return move_mount(tree.as_fd(), target.as_fd()).with_context(|| what.clone());
     }
-    let tmpfs = new_fs("tmpfs", Some("cgroup"), &[("mode".into(), Some("755".into()))]).with_context(|| what.clone())?;
+    let tmpfs = new_fs(
+        "tmpfs",
+        Some("cgroup"),
+        &[("mode".into(), Some("755".into()))],
+    )
+    .with_context(|| what.clone())?;
     let target = ensure(root, &op.dest, false).with_context(|| what.clone())?;
     move_mount(tmpfs.as_fd(), target.as_fd()).with_context(|| what.clone())?;
     for (name, fstype, opts) in v1_hierarchies()? {
         let sub = op.dest.join(&name);
-        let tree = new_fs(&fstype, None, &opts).with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
+        let tree = new_fs(&fstype, None, &opts)
+            .with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
         set_attrs(tree.as_fd(), op).with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
         let t = ensure(root, &sub, false)?;
-        move_mount(tree.as_fd(), t.as_fd()).with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
+        move_mount(tree.as_fd(), t.as_fd())
+            .with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
     }
     // The tmpfs itself gets the same attributes (normally ro) once its directories exist.
     let top = open_path(root, &op.dest)?;
@@ -116,12 +138,17 @@ fn mount_cgroup(root: BorrowedFd, op: &MountOp) -> Result<()> {
 
 /// (directory name, fstype, options) of each cgroup hierarchy mounted under /sys/fs/cgroup.
 fn v1_hierarchies() -> Result<Vec<(String, String, Vec<(String, Option<String>)>)>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mp = left.split(' ').nth(4).unwrap_or("");
-        let Some(name) = mp.strip_prefix("/sys/fs/cgroup/") else { continue };
+        let Some(name) = mp.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
         if name.contains('/') {
             continue;
         }
@@ -167,7 +194,8 @@ pub fn mask(root: BorrowedFd, rel: &Path, null: BorrowedFd) -> Result<()> {
 
 /// Opens the container's /dev/null and proves it is the real 1:3 character device.
 pub fn verified_null(root: BorrowedFd) -> Result<OwnedFd> {
-    let fd = open_nofollow(root, Path::new("dev/null"), libc::O_PATH).context("open /dev/null in the container")?;
+    let fd = open_nofollow(root, Path::new("dev/null"), libc::O_PATH)
+        .context("open /dev/null in the container")?;
     let st = fstat(fd.as_fd())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         bail!("/dev/null in the container is not the null device (1:3); refusing to mask paths with it");
@@ -182,8 +210,16 @@ pub fn readonly(root: BorrowedFd, rel: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e).with_context(|| format!("readonly {}", show(rel))),
     };
-    let tree = open_tree(target.as_fd(), Path::new(""), OPEN_TREE_CLONE | AT_RECURSIVE).with_context(|| format!("readonly {}", show(rel)))?;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, ..Default::default() };
+    let tree = open_tree(
+        target.as_fd(),
+        Path::new(""),
+        OPEN_TREE_CLONE | AT_RECURSIVE,
+    )
+    .with_context(|| format!("readonly {}", show(rel)))?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+        ..Default::default()
+    };
     mount_setattr(tree.as_fd(), true, &attr).with_context(|| format!("readonly {}", show(rel)))?;
     move_mount(tree.as_fd(), target.as_fd()).with_context(|| format!("readonly {}", show(rel)))
 }

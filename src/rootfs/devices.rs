@@ -22,10 +22,25 @@ pub struct Node {
 }
 
 pub fn default_nodes() -> Vec<Node> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .iter()
-        .map(|&(n, major, minor)| Node { rel: PathBuf::from("dev").join(n), kind: libc::S_IFCHR, major, minor, mode: 0o666, uid: 0, gid: 0 })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .iter()
+    .map(|&(n, major, minor)| Node {
+        rel: PathBuf::from("dev").join(n),
+        kind: libc::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 pub fn from_spec(d: &LinuxDevice) -> Node {
@@ -57,7 +72,8 @@ pub fn create(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && in_userns => return bind_host(root, n),
         Err(e) => return Err(e).with_context(|| format!("mknod {}", show(&n.rel))),
     }
-    let fd = open_nofollow(root, &n.rel, libc::O_PATH).with_context(|| format!("open {}", show(&n.rel)))?;
+    let fd = open_nofollow(root, &n.rel, libc::O_PATH)
+        .with_context(|| format!("open {}", show(&n.rel)))?;
     fchown_fd(fd.as_fd(), n.uid, n.gid).with_context(|| format!("chown {}", show(&n.rel)))?;
     Ok(())
 }
@@ -66,22 +82,33 @@ pub fn create(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
 fn bind_host(root: BorrowedFd, n: &Node) -> Result<()> {
     let target = ensure(root, &n.rel, true)?;
     let host = Path::new("/").join(&n.rel);
-    let tree = open_tree(crate::sys::fs::cwd(), &host, OPEN_TREE_CLONE).with_context(|| format!("open host {}", host.display()))?;
-    move_mount(tree.as_fd(), target.as_fd()).with_context(|| format!("bind {} into the container", host.display()))
+    let tree = open_tree(crate::sys::fs::cwd(), &host, OPEN_TREE_CLONE)
+        .with_context(|| format!("open host {}", host.display()))?;
+    move_mount(tree.as_fd(), target.as_fd())
+        .with_context(|| format!("bind {} into the container", host.display()))
 }
 
 /// /dev/fd, /dev/std{in,out,err} and /dev/ptmx → pts/ptmx.
 pub fn symlinks(root: BorrowedFd) -> Result<()> {
     let dev = mkdir_all(root, Path::new("dev"), 0o755)?;
-    let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")];
+    let links = [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ];
     for (name, target) in links {
         match symlinkat(Path::new(target), dev.as_fd(), Path::new(name)) {
-            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e).with_context(|| format!("symlink /dev/{name}")),
+            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                return Err(e).with_context(|| format!("symlink /dev/{name}"))
+            }
             _ => {}
         }
     }
     match unlinkat(dev.as_fd(), Path::new("ptmx"), 0) {
-        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e).context("remove /dev/ptmx"),
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => {
+            return Err(e).context("remove /dev/ptmx")
+        }
         _ => {}
     }
     symlinkat(Path::new("pts/ptmx"), dev.as_fd(), Path::new("ptmx")).context("symlink /dev/ptmx")

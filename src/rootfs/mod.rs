@@ -9,7 +9,9 @@ pub mod plan;
 pub mod resolve;
 
 use crate::sys::fs::{fchdir, fstat};
-use crate::sys::mount::{self as m, move_mount, mount_setattr, open_tree, MountAttr, OPEN_TREE_CLONE};
+use crate::sys::mount::{
+    self as m, mount_setattr, move_mount, open_tree, MountAttr, OPEN_TREE_CLONE,
+};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
@@ -43,14 +45,35 @@ pub fn prepare(o: &Options) -> Result<Prepared> {
     m::mount(None, Path::new("/"), None, prop, None).context("set propagation of /")?;
     if prop & libc::MS_SHARED != 0 {
         // pivot_root refuses a new root whose parent mount is shared.
-        m::mount(None, Path::new("/"), None, libc::MS_SLAVE | libc::MS_REC, None).context("make / slave")?;
+        m::mount(
+            None,
+            Path::new("/"),
+            None,
+            libc::MS_SLAVE | libc::MS_REC,
+            None,
+        )
+        .context("make / slave")?;
     }
-    m::mount(Some(o.rootfs), o.rootfs, None, libc::MS_BIND | libc::MS_REC, None)
-        .with_context(|| format!("bind rootfs {}", o.rootfs.display()))?;
-    let root = std::fs::File::open(o.rootfs).with_context(|| format!("open rootfs {}", o.rootfs.display()))?;
+    m::mount(
+        Some(o.rootfs),
+        o.rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .with_context(|| format!("bind rootfs {}", o.rootfs.display()))?;
+    let root = std::fs::File::open(o.rootfs)
+        .with_context(|| format!("open rootfs {}", o.rootfs.display()))?;
     let root: OwnedFd = root.into();
     let r = root.as_fd();
-    for (i, mnt) in o.spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+    for (i, mnt) in o
+        .spec
+        .mounts()
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let op = plan::op(i, mnt, o.bundle)?;
         apply::mount(r, &op)?;
     }
@@ -58,25 +81,37 @@ pub fn prepare(o: &Options) -> Result<Prepared> {
     for n in devices::default_nodes() {
         devices::create(r, &n, o.in_userns)?;
     }
-    for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or_default() {
+    for d in linux
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default()
+    {
         devices::create(r, &devices::from_spec(d), o.in_userns)?;
     }
     devices::symlinks(r)?;
-    let console = if o.terminal { Some(console(&root)?) } else { None };
+    let console = if o.terminal {
+        Some(console(&root)?)
+    } else {
+        None
+    };
     Ok(Prepared { root, console })
 }
 
 /// A new pty from the container's devpts; its slave is bind-mounted on /dev/console.
 fn console(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
-    let master = resolve::open_nofollow(root.as_fd(), Path::new("dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY)
-        .context("open /dev/pts/ptmx (process.terminal needs a devpts mount at /dev/pts)")?;
+    let master = resolve::open_nofollow(
+        root.as_fd(),
+        Path::new("dev/pts/ptmx"),
+        libc::O_RDWR | libc::O_NOCTTY,
+    )
+    .context("open /dev/pts/ptmx (process.terminal needs a devpts mount at /dev/pts)")?;
     let st = fstat(master.as_fd())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || libc::major(st.st_rdev) != 5 {
         bail!("/dev/pts/ptmx in the container is not a pty multiplexer");
     }
     let slave = crate::sys::process::pty_peer(master.as_fd()).context("open pty peer")?;
     let target = resolve::ensure(root.as_fd(), Path::new("dev/console"), true)?;
-    let tree = open_tree(slave.as_fd(), Path::new(""), OPEN_TREE_CLONE).context("clone pty for /dev/console")?;
+    let tree = open_tree(slave.as_fd(), Path::new(""), OPEN_TREE_CLONE)
+        .context("clone pty for /dev/console")?;
     move_mount(tree.as_fd(), target.as_fd()).context("bind pty on /dev/console")?;
     Ok((master, slave))
 }
@@ -84,30 +119,53 @@ fn console(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
 pub fn finish(p: &Prepared, o: &Options, no_pivot: bool) -> Result<()> {
     let r = p.root.as_fd();
     let linux = o.spec.linux().as_ref();
-    let masked = linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or_default();
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or_default();
     if !masked.is_empty() {
         let null = apply::verified_null(r)?;
         for path in masked {
             apply::mask(r, &plan::clean_dest(Path::new(path)), null.as_fd())?;
         }
     }
-    for path in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or_default() {
+    for path in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or_default()
+    {
         apply::readonly(r, &plan::clean_dest(Path::new(path)))?;
     }
-    if o.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        let attr = MountAttr { attr_set: crate::sys::mount::MOUNT_ATTR_RDONLY, ..Default::default() };
+    if o.spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let attr = MountAttr {
+            attr_set: crate::sys::mount::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
         mount_setattr(r, false, &attr).context("make root read-only")?;
     }
     fchdir(r).context("chdir to rootfs")?;
     if no_pivot {
-        m::mount(Some(Path::new(".")), Path::new("/"), None, libc::MS_MOVE, None).context("move rootfs to /")?;
+        m::mount(
+            Some(Path::new(".")),
+            Path::new("/"),
+            None,
+            libc::MS_MOVE,
+            None,
+        )
+        .context("move rootfs to /")?;
         crate::sys::fs::chroot(Path::new(".")).context("chroot")?;
     } else {
         m::pivot_root_dot().context("pivot_root")?;
         m::umount_detach(Path::new(".")).context("detach old root")?;
     }
     std::env::set_current_dir("/").context("chdir /")?;
-    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(plan::propagation_flag) {
+    if let Some(p) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(plan::propagation_flag)
+    {
         m::mount(None, Path::new("/"), None, p, None).context("set linux.rootfsPropagation")?;
     }
     Ok(())

@@ -13,7 +13,10 @@ pub enum Kind {
     /// A bind mount of a host path (absolute, or resolved against the bundle).
     Bind { source: PathBuf, recursive: bool },
     /// A new filesystem instance of `fstype`.
-    Fs { fstype: String, source: Option<String> },
+    Fs {
+        fstype: String,
+        source: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +102,16 @@ pub fn clean_dest(dest: &Path) -> PathBuf {
 
 /// Files under /proc that may be bind-mounted over (lxcfs and similar), as runc allows.
 const PROC_ALLOWED: &[&str] = &[
-    "proc/cpuinfo", "proc/diskstats", "proc/meminfo", "proc/stat", "proc/swaps", "proc/uptime",
-    "proc/loadavg", "proc/slabinfo", "proc/net/dev", "proc/sys/kernel/ns_last_pid",
+    "proc/cpuinfo",
+    "proc/diskstats",
+    "proc/meminfo",
+    "proc/stat",
+    "proc/swaps",
+    "proc/uptime",
+    "proc/loadavg",
+    "proc/slabinfo",
+    "proc/net/dev",
+    "proc/sys/kernel/ns_last_pid",
 ];
 
 /// Checks one mount before anything is touched (called by bundle validation).
@@ -126,10 +137,18 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
         } else if let Some(a) = w.strip_prefix('r').and_then(attr_word) {
             add(&mut rattr, a);
         } else if matches!(w, "idmap" | "ridmap") {
-            return Err(not_supported(format!("mounts[{i}].options {w:?} (idmapped mounts)")));
-        } else if matches!(w, "tmpcopyup" | "remount" | "sync" | "dirsync" | "mand" | "lazytime" | "iversion") {
+            return Err(not_supported(format!(
+                "mounts[{i}].options {w:?} (idmapped mounts)"
+            )));
+        } else if matches!(
+            w,
+            "tmpcopyup" | "remount" | "sync" | "dirsync" | "mand" | "lazytime" | "iversion"
+        ) {
             return Err(not_supported(format!("mounts[{i}].options {w:?}")));
-        } else if matches!(w, "defaults" | "async" | "loud" | "nomand" | "nolazytime" | "noiversion" | "silent") {
+        } else if matches!(
+            w,
+            "defaults" | "async" | "loud" | "nomand" | "nolazytime" | "noiversion" | "silent"
+        ) {
         } else {
             let (k, v) = match w.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -142,26 +161,51 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
     bind |= fstype == "bind";
     let dest = clean_dest(m.destination());
     if !m.destination().is_absolute() {
-        crate::log::warn(&format!("mounts[{i}].destination {:?} is relative: treated as /{}", m.destination(), dest.display()));
+        crate::log::warn(&format!(
+            "mounts[{i}].destination {:?} is relative: treated as /{}",
+            m.destination(),
+            dest.display()
+        ));
     }
     let kind = if bind {
         if !data.is_empty() {
-            bail!("mounts[{i}]: bind mount of {:?} cannot take filesystem data options {:?}", m.source(), data_string(&data));
+            bail!(
+                "mounts[{i}]: bind mount of {:?} cannot take filesystem data options {:?}",
+                m.source(),
+                data_string(&data)
+            );
         }
         let src = m.source().clone().unwrap_or_default();
         if src.as_os_str().is_empty() {
             bail!("mounts[{i}].source: a bind mount needs a source");
         }
-        Kind::Bind { source: bundle.join(src), recursive }
+        Kind::Bind {
+            source: bundle.join(src),
+            recursive,
+        }
     } else {
         if fstype.is_empty() {
             bail!("mounts[{i}].type: missing (and not a bind mount)");
         }
-        let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty());
-        Kind::Fs { fstype: fstype.clone(), source }
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty());
+        Kind::Fs {
+            fstype: fstype.clone(),
+            source,
+        }
     };
     check_proc_dest(i, &dest, &fstype)?;
-    Ok(MountOp { dest, kind, attr, rattr, propagation, data })
+    Ok(MountOp {
+        dest,
+        kind,
+        attr,
+        rattr,
+        propagation,
+        data,
+    })
 }
 
 /// CVE-2019-19921 and kin: only a procfs may sit at /proc, and only allow-listed files under it.
@@ -169,8 +213,14 @@ fn check_proc_dest(i: usize, dest: &Path, fstype: &str) -> Result<()> {
     if dest == Path::new("proc") && fstype != "proc" {
         bail!("mounts[{i}]: /proc must be a proc mount, not {fstype:?}");
     }
-    if dest.starts_with("proc") && dest != Path::new("proc") && !PROC_ALLOWED.iter().any(|a| dest == Path::new(a)) {
-        bail!("mounts[{i}]: {} cannot be mounted because it is inside /proc", Path::new("/").join(dest).display());
+    if dest.starts_with("proc")
+        && dest != Path::new("proc")
+        && !PROC_ALLOWED.iter().any(|a| dest == Path::new(a))
+    {
+        bail!(
+            "mounts[{i}]: {} cannot be mounted because it is inside /proc",
+            Path::new("/").join(dest).display()
+        );
     }
     Ok(())
 }
@@ -201,14 +251,26 @@ mod tests {
         assert_eq!(o.attr.attr_set, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
         assert_eq!(o.attr.attr_clr, MOUNT_ATTR__ATIME);
         assert_eq!(data_string(&o.data), "mode=755,size=65536k");
-        assert_eq!(o.kind, Kind::Fs { fstype: "tmpfs".into(), source: Some("tmpfs".into()) });
+        assert_eq!(
+            o.kind,
+            Kind::Fs {
+                fstype: "tmpfs".into(),
+                source: Some("tmpfs".into())
+            }
+        );
     }
 
     #[test]
     fn bind_relative_source_and_recursive_attrs() {
         let o = m(r#"{"destination":"/a/../b","source":"data","options":["rbind","ro","rnoexec","rprivate"]}"#).unwrap();
         assert_eq!(o.dest, PathBuf::from("b"));
-        assert_eq!(o.kind, Kind::Bind { source: "/bundle/data".into(), recursive: true });
+        assert_eq!(
+            o.kind,
+            Kind::Bind {
+                source: "/bundle/data".into(),
+                recursive: true
+            }
+        );
         assert_eq!(o.attr.attr_set, MOUNT_ATTR_RDONLY);
         assert_eq!(o.rattr.attr_set, MOUNT_ATTR_NOEXEC);
         assert_eq!(o.propagation, vec![libc::MS_PRIVATE | libc::MS_REC]);
@@ -216,7 +278,8 @@ mod tests {
 
     #[test]
     fn later_words_win() {
-        let o = m(r#"{"destination":"/x","type":"tmpfs","options":["ro","rw","noexec","exec"]}"#).unwrap();
+        let o = m(r#"{"destination":"/x","type":"tmpfs","options":["ro","rw","noexec","exec"]}"#)
+            .unwrap();
         assert_eq!(o.attr.attr_set, 0);
         assert_eq!(o.attr.attr_clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC);
     }

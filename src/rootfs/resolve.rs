@@ -3,7 +3,9 @@
 //! racing) are resolved as if the root were `/` and never lead out (CVE-2021-30465,
 //! CVE-2024-45310, CVE-2026-41579).
 
-use crate::sys::fs::{mkdirat, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS};
+use crate::sys::fs::{
+    mkdirat, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS,
+};
 use anyhow::{bail, Context, Result};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -18,7 +20,13 @@ pub fn open_path(root: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
 
 /// Opens `rel` without following any symlink on the way (for /proc, /sys, /dev/null checks).
 pub fn open_nofollow(root: BorrowedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
-    openat2(root, dot_if_empty(rel), flags | libc::O_NOFOLLOW, 0, IN_ROOT | RESOLVE_NO_SYMLINKS)
+    openat2(
+        root,
+        dot_if_empty(rel),
+        flags | libc::O_NOFOLLOW,
+        0,
+        IN_ROOT | RESOLVE_NO_SYMLINKS,
+    )
 }
 
 fn dot_if_empty(p: &Path) -> &Path {
@@ -65,7 +73,10 @@ pub fn ensure(root: BorrowedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
         let st = crate::sys::fs::fstat(fd.as_fd())?;
         let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
         if is_dir && file {
-            bail!("mount destination {}: is a directory but the source is a file", show(rel));
+            bail!(
+                "mount destination {}: is a directory but the source is a file",
+                show(rel)
+            );
         }
         return Ok(fd);
     }
@@ -73,10 +84,14 @@ pub fn ensure(root: BorrowedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
         return mkdir_all(root, rel, 0o755);
     }
     let parent = rel.parent().unwrap_or(Path::new(""));
-    let name = rel.file_name().context("mount destination has no file name")?;
+    let name = rel
+        .file_name()
+        .context("mount destination has no file name")?;
     let dir = mkdir_all(root, parent, 0o755)?;
     match crate::sys::fs::create_file_at(dir.as_fd(), Path::new(name), 0o644) {
-        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e).with_context(|| format!("create {}", show(rel))),
+        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+            return Err(e).with_context(|| format!("create {}", show(rel)))
+        }
         _ => {}
     }
     open_path(root, rel).with_context(|| format!("open {}", show(rel)))

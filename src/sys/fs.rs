@@ -22,9 +22,19 @@ struct OpenHow {
 
 /// `openat2(2)`: the kernel resolves `path` under `dir` with `resolve` restrictions, so a
 /// symlink in a hostile rootfs can never lead outside it, even while it races.
-pub fn openat2(dir: BorrowedFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+pub fn openat2(
+    dir: BorrowedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let c = cstr(path)?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
     let fd = cvt_retry(|| {
         // SAFETY: `c` is a valid C string and `how` a valid open_how of the size we pass.
         unsafe {
@@ -77,7 +87,8 @@ pub fn unlinkat(dir: BorrowedFd, name: &Path, flags: i32) -> io::Result<()> {
 /// `fchownat(fd, "", …, AT_EMPTY_PATH)`: changes the very inode `fd` refers to (O_PATH works).
 pub fn fchown_fd(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: valid fd and a static empty C string.
-    cvt(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+    cvt(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
+        .map(drop)
 }
 
 /// chmod through an fd; O_PATH fds need the /proc/self/fd route, which `fchmodat` with
@@ -104,7 +115,11 @@ pub fn fstatfs_type(fd: BorrowedFd) -> io::Result<i64> {
 }
 
 pub fn flock(fd: BorrowedFd, exclusive: bool) -> io::Result<()> {
-    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
     // SAFETY: valid fd.
     cvt_retry(|| unsafe { libc::flock(fd.as_raw_fd(), op) }).map(drop)
 }
@@ -112,7 +127,11 @@ pub fn flock(fd: BorrowedFd, exclusive: bool) -> io::Result<()> {
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFD/F_SETFD on an fd number have no memory effects.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
-    let new = if on { flags | libc::FD_CLOEXEC } else { flags & !libc::FD_CLOEXEC };
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
     // SAFETY: as above.
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, new) }).map(drop)
 }
@@ -122,7 +141,8 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: close_range only changes fd flags.
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })
+        .map(drop)
 }
 
 /// Makes a sealed, anonymous copy of the running binary (CVE-2019-5736): a process in the
@@ -130,17 +150,30 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
 pub fn sealed_self_copy() -> io::Result<OwnedFd> {
     let src = File::open("/proc/self/exe")?;
     // SAFETY: static C string name; flags are valid memfd_create flags.
-    let fd = cvt(unsafe { libc::memfd_create(c"ruse".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) })?;
+    let fd = cvt(unsafe {
+        libc::memfd_create(
+            c"ruse".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    })?;
     let memfd = owned(fd as i64);
     let len = src.metadata()?.len() as usize;
     let mut left = len;
     while left > 0 {
         // SAFETY: both fds are valid; null offsets use and advance the file positions.
         let n = cvt(unsafe {
-            libc::sendfile(memfd.as_raw_fd(), src.as_raw_fd(), std::ptr::null_mut(), left)
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                left,
+            )
         })?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short copy of /proc/self/exe"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short copy of /proc/self/exe",
+            ));
         }
         left -= n as usize;
     }
@@ -174,4 +207,9 @@ pub fn fchdir(fd: BorrowedFd) -> io::Result<()> {
 pub fn cwd() -> BorrowedFd<'static> {
     // SAFETY: AT_FDCWD (-100) is never a real fd and is accepted by every *at syscall.
     unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) }
+}
+
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD has no memory effects.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }

@@ -101,29 +101,65 @@ impl FsContext {
             None => (FSCONFIG_SET_FLAG, std::ptr::null()),
         };
         // SAFETY: valid fd, C strings (or null for flags, as the ABI requires).
-        cvt(unsafe { libc::syscall(libc::SYS_fsconfig, self.0.as_raw_fd(), cmd, k.as_ptr(), vp, 0) }).map(drop)
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.0.as_raw_fd(),
+                cmd,
+                k.as_ptr(),
+                vp,
+                0,
+            )
+        })
+        .map(drop)
     }
 
     /// Creates the superblock and returns a detached mount of it with `attr` flags.
     pub fn mount(self, attr: u64) -> io::Result<OwnedFd> {
         let null: *const libc::c_char = std::ptr::null();
         // SAFETY: valid fd; CMD_CREATE takes no key or value.
-        cvt(unsafe { libc::syscall(libc::SYS_fsconfig, self.0.as_raw_fd(), FSCONFIG_CMD_CREATE, null, null, 0) })?;
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.0.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                null,
+                null,
+                0,
+            )
+        })?;
         // SAFETY: valid fd and flags.
-        let fd = cvt(unsafe { libc::syscall(libc::SYS_fsmount, self.0.as_raw_fd(), FSMOUNT_CLOEXEC, attr) })?;
+        let fd = cvt(unsafe {
+            libc::syscall(libc::SYS_fsmount, self.0.as_raw_fd(), FSMOUNT_CLOEXEC, attr)
+        })?;
         Ok(owned(fd))
     }
 }
 
 /// Classic mount(2), used only with paths the runtime controls (`/`, `.`) or fd magic links.
-pub fn mount(src: Option<&Path>, target: &Path, fstype: Option<&str>, flags: u64, data: Option<&str>) -> io::Result<()> {
+pub fn mount(
+    src: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: u64,
+    data: Option<&str>,
+) -> io::Result<()> {
     let s = src.map(cstr).transpose()?;
     let t = cstr(target)?;
     let f = fstype.map(cstr).transpose()?;
     let d = data.map(cstr).transpose()?;
     let p = |c: &Option<std::ffi::CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: all pointers are valid C strings or null, as mount(2) accepts.
-    cvt(unsafe { libc::mount(p(&s), t.as_ptr(), p(&f), flags as libc::c_ulong, p(&d) as *const libc::c_void) }).map(drop)
+    cvt(unsafe {
+        libc::mount(
+            p(&s),
+            t.as_ptr(),
+            p(&f),
+            flags as libc::c_ulong,
+            p(&d) as *const libc::c_void,
+        )
+    })
+    .map(drop)
 }
 
 pub fn umount_detach(target: &Path) -> io::Result<()> {

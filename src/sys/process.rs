@@ -22,7 +22,14 @@ pub fn execveat_fd(fd: BorrowedFd, argv: &[CString]) -> io::Error {
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     // SAFETY: argv and envp are null-terminated arrays of valid C strings that outlive the call.
     unsafe {
-        libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), ptrs.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH)
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            ptrs.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
     };
     io::Error::last_os_error()
 }
@@ -83,9 +90,16 @@ struct CapHeader {
 
 /// Sets the effective, permitted and inheritable sets (64-bit masks) of this thread.
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
-    let mut hdr = CapHeader { version: 0x2008_0522, pid: 0 };
+    let mut hdr = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
     let data = [
-        CapData { effective: effective as u32, permitted: permitted as u32, inheritable: inheritable as u32 },
+        CapData {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: inheritable as u32,
+        },
         CapData {
             effective: (effective >> 32) as u32,
             permitted: (permitted >> 32) as u32,
@@ -93,7 +107,8 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
         },
     ];
     // SAFETY: header and a two-element data array, as _LINUX_CAPABILITY_VERSION_3 requires.
-    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) }).map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) })
+        .map(drop)
 }
 
 pub fn setgroups(gids: &[u32]) -> io::Result<()> {
@@ -113,7 +128,10 @@ pub fn setresuid(uid: u32) -> io::Result<()> {
 }
 
 pub fn setrlimit(resource: i32, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: `lim` is a valid rlimit; old limit pointer is null.
     cvt(unsafe { libc::prlimit(0, resource as _, &lim, std::ptr::null_mut()) }).map(drop)
 }
@@ -121,7 +139,15 @@ pub fn setrlimit(resource: i32, soft: u64, hard: u64) -> io::Result<()> {
 pub fn ioprio_set(class: i64, prio: i64) -> io::Result<()> {
     const IOPRIO_WHO_PROCESS: i64 = 1;
     // SAFETY: integer arguments only.
-    cvt(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, (class << 13) | prio) }).map(drop)
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            (class << 13) | prio,
+        )
+    })
+    .map(drop)
 }
 
 #[repr(C)]
@@ -159,7 +185,8 @@ pub fn sched_setaffinity(cpus: &[usize]) -> io::Result<()> {
         unsafe { libc::CPU_SET(c, &mut set) };
     }
     // SAFETY: `set` is a valid cpu_set_t of the size we pass.
-    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })
+        .map(drop)
 }
 
 pub fn getpid() -> libc::pid_t {
@@ -190,7 +217,16 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
 
 pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> io::Result<()> {
     // SAFETY: valid fd, null siginfo.
-    cvt(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, 0usize, 0) }).map(drop)
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            0usize,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// Waits for `pid` (-1: any child); returns (pid, wait status) or None with WNOHANG and nothing.
@@ -254,16 +290,32 @@ pub fn read_signal(fd: BorrowedFd) -> io::Result<i32> {
     let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: `info` is a writable buffer of `size` bytes.
-    let n = cvt_retry(|| unsafe { libc::read(fd.as_raw_fd(), &mut info as *mut _ as *mut libc::c_void, size) })?;
+    let n = cvt_retry(|| unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            &mut info as *mut _ as *mut libc::c_void,
+            size,
+        )
+    })?;
     if n as usize != size {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short signalfd read"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "short signalfd read",
+        ));
     }
     Ok(info.ssi_signo as i32)
 }
 
 /// poll(2) on fds for reading; returns which are readable (or hung up).
 pub fn poll_read(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     // SAFETY: `p` is a valid array of pollfd of the given length.
     cvt_retry(|| unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) })?;
     Ok(p.iter().map(|x| x.revents != 0).collect())
@@ -272,7 +324,11 @@ pub fn poll_read(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
 /// Brings the loopback interface up: a new network namespace starts with `lo` down.
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: plain socket creation; the fd is owned below.
-    let s = owned(cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })? as i64);
+    let s =
+        owned(
+            cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?
+                as i64,
+        );
     // SAFETY: an all-zero ifreq is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (i, b) in b"lo".iter().enumerate() {
@@ -304,7 +360,11 @@ pub fn pty_peer(master: BorrowedFd) -> io::Result<OwnedFd> {
     cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) })?;
     // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
     let slave = cvt(unsafe {
-        libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC)
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
     })?;
     Ok(owned(slave as i64))
 }
@@ -315,7 +375,12 @@ pub fn set_controlling_tty(fd: BorrowedFd) -> io::Result<()> {
 }
 
 pub fn set_winsize(fd: BorrowedFd, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ takes a pointer to a winsize.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
 }
@@ -359,13 +424,16 @@ pub fn getegid() -> u32 {
 
 pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a writable buffer of its length.
-    cvt_retry(|| unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) }).map(|n| n as usize)
+    cvt_retry(|| unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) })
+        .map(|n| n as usize)
 }
 
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         // SAFETY: `buf` is a readable buffer of its length.
-        let n = cvt_retry(|| unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) })?;
+        let n = cvt_retry(|| unsafe {
+            libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len())
+        })?;
         buf = &buf[n as usize..];
     }
     Ok(())
@@ -382,5 +450,6 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: i64 = 1;
     let c = super::cstr(name)?;
     // SAFETY: valid C string; keyctl takes it as the keyring name.
-    cvt(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) }).map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr()) })
+        .map(drop)
 }

@@ -10,13 +10,23 @@ use std::path::Path;
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two ints.
-    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
     Ok((owned(fds[0] as i64), owned(fds[1] as i64)))
 }
 
 /// Sends one message, with `fds` attached as SCM_RIGHTS when not empty.
 pub fn send(sock: BorrowedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
     let mut cbuf = vec![0u8; if fds.is_empty() { 0 } else { space }];
@@ -34,7 +44,11 @@ pub fn send(sock: BorrowedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
             (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as _;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg) as *mut RawFd, fds.len());
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr(),
+                libc::CMSG_DATA(cmsg) as *mut RawFd,
+                fds.len(),
+            );
         }
     }
     // SAFETY: `msg` references live buffers.
@@ -51,13 +65,22 @@ pub fn recv(sock: BorrowedFd) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     // MSG_PEEK|MSG_TRUNC returns the real length of the next datagram without consuming it.
     // SAFETY: a zero-length read into a null buffer is valid with MSG_TRUNC.
     let len = cvt_retry(|| unsafe {
-        libc::recv(sock.as_raw_fd(), std::ptr::null_mut(), 0, libc::MSG_PEEK | libc::MSG_TRUNC)
+        libc::recv(
+            sock.as_raw_fd(),
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_PEEK | libc::MSG_TRUNC,
+        )
     })? as usize;
     let mut data = vec![0u8; len.max(1)];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut libc::c_void, iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
     const MAX_FDS: usize = 16;
     // SAFETY: pure size computation.
-    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let space =
+        unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut cbuf = vec![0u8; space];
     // SAFETY: an all-zero msghdr is valid; fields are set below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -66,7 +89,9 @@ pub fn recv(sock: BorrowedFd) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
     msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = space as _;
     // SAFETY: `msg` references live, writable buffers.
-    let n = cvt_retry(|| unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })? as usize;
+    let n =
+        cvt_retry(|| unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) })?
+            as usize;
     data.truncate(n);
     let mut fds = Vec::new();
     // SAFETY: walking the control buffer the kernel filled, with the CMSG_* accessors.
@@ -92,7 +117,10 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     // SAFETY: an all-zero sockaddr_un is valid.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     if bytes.len() > addr.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path longer than 107 bytes"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path longer than 107 bytes",
+        ));
     }
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     for (i, b) in bytes.iter().enumerate() {
@@ -104,7 +132,9 @@ fn sockaddr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
 
 fn unix_socket(kind: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain socket creation.
-    Ok(owned(cvt(unsafe { libc::socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0) })? as i64))
+    Ok(owned(
+        cvt(unsafe { libc::socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0) })? as i64,
+    ))
 }
 
 /// A listening SOCK_SEQPACKET socket bound at `path`.
@@ -112,7 +142,13 @@ pub fn listen(path: &Path) -> io::Result<OwnedFd> {
     let (addr, len) = sockaddr(path)?;
     let s = unix_socket(libc::SOCK_SEQPACKET)?;
     // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-    cvt(unsafe { libc::bind(s.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) })?;
+    cvt(unsafe {
+        libc::bind(
+            s.as_raw_fd(),
+            &addr as *const _ as *const libc::sockaddr,
+            len,
+        )
+    })?;
     // SAFETY: valid socket.
     cvt(unsafe { libc::listen(s.as_raw_fd(), 1) })?;
     Ok(s)
@@ -123,14 +159,25 @@ pub fn connect(path: &Path, kind: i32) -> io::Result<OwnedFd> {
     let (addr, len) = sockaddr(path)?;
     let s = unix_socket(kind)?;
     // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-    cvt_retry(|| unsafe { libc::connect(s.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, len) })?;
+    cvt_retry(|| unsafe {
+        libc::connect(
+            s.as_raw_fd(),
+            &addr as *const _ as *const libc::sockaddr,
+            len,
+        )
+    })?;
     Ok(s)
 }
 
 pub fn accept(listener: BorrowedFd) -> io::Result<OwnedFd> {
     // SAFETY: null address pointers are allowed.
     let fd = cvt_retry(|| unsafe {
-        libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC)
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        )
     })?;
     Ok(owned(fd as i64))
 }
