@@ -3,7 +3,7 @@
 //! (exclusive to change, shared to read), and `state.json` replaced atomically (temp + rename).
 
 use crate::errors::RuseError;
-use crate::state::{Facts, Status};
+use crate::state::Facts;
 use anyhow::{Context, Result};
 use std::fs::{self, File};
 use std::io::Write;
@@ -124,13 +124,6 @@ impl Container {
         match c.facts.take() {
             Some(f) => Ok((c, f)),
             None => Err(RuseError::NotFound(id.to_string()).into()),
-        }
-    }
-
-    pub fn status(&self) -> Status {
-        match &self.facts {
-            Some(f) => f.status(&self.dir),
-            None => Status::Creating,
         }
     }
 

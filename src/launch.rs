@@ -100,19 +100,25 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         )?;
     }
     let linux = spec.linux().as_ref();
-    launched.cgroup = crate::cgroups::setup(
-        req.id,
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        linux.and_then(|l| l.resources().as_ref()),
-        pid,
-    )?;
-    // Recorded at once, so `delete` can find the cgroup even if this process is killed
-    // before state.json is saved.
+    launched.cgroup =
+        crate::cgroups::plan(req.id, linux.and_then(|l| l.cgroups_path().as_deref()))?;
+    // Recorded before anything exists, so `delete` finds the cgroup even if this process is
+    // killed before state.json is saved.
     std::fs::write(
         req.state_dir.join(crate::cgroups::RECORD),
         serde_json::to_vec(&launched.cgroup)?,
     )
     .context("record cgroup")?;
+    crate::log::debug(&format!(
+        "namespaces {:?}, cgroup {:?}",
+        ns_debug(spec),
+        launched.cgroup.dirs
+    ));
+    crate::cgroups::setup(
+        &launched.cgroup,
+        linux.and_then(|l| l.resources().as_ref()),
+        pid,
+    )?;
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),
@@ -247,4 +253,24 @@ fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
         std::fs::write("/proc/self/timens_offsets", text).context("write linux.timeOffsets")?;
     }
     Ok(())
+}
+
+fn ns_debug(spec: &oci_spec::runtime::Spec) -> Vec<String> {
+    let list = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    list.iter()
+        .map(|n| {
+            format!(
+                "{}{}",
+                n.typ(),
+                n.path()
+                    .as_ref()
+                    .map(|p| format!("={}", p.display()))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
 }

@@ -30,20 +30,16 @@ pub struct Facts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    Creating,
     Created,
     Running,
-    Paused,
     Stopped,
 }
 
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
-            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }

@@ -23,8 +23,11 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cgroup {
     pub unified: bool,
-    /// Absolute directories, created by ruse (removed on delete).
+    /// The container's directory in each hierarchy.
     pub dirs: Vec<PathBuf>,
+    /// Every directory ruse creates, parents first (removed on delete, children first).
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
 }
 
 fn is_unified() -> bool {
@@ -71,38 +74,73 @@ pub fn resolve(mount: &Path, own: &str, cgroups_path: Option<&Path>, id: &str) -
     Ok(mount.join(clean))
 }
 
-/// Creates the cgroup, applies `resources` and moves `pid` in.
-pub fn setup(
-    id: &str,
-    cgroups_path: Option<&Path>,
-    res: Option<&LinuxResources>,
-    pid: i32,
-) -> Result<Cgroup> {
+/// Works out the container's directories, and which of them ruse will create, without
+/// touching anything, so they can be recorded before they exist.
+pub fn plan(id: &str, cgroups_path: Option<&Path>) -> Result<Cgroup> {
     let unified = is_unified();
     let mut cg = Cgroup {
         unified,
-        dirs: Vec::new(),
+        ..Default::default()
     };
-    let result = (|| {
-        for (mount, own) in hierarchies(unified)? {
-            let dir = resolve(&mount, &own, cgroups_path, id)?;
-            files::create(&dir)?;
-            cg.dirs.push(dir.clone());
-            files::populate_cpuset(&mount, &dir)?;
-        }
-        if let Some(r) = res {
-            apply(&cg, r)?;
-        }
-        for dir in &cg.dirs {
-            files::write(dir, "cgroup.procs", &pid.to_string())?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        cg.remove();
-        return Err(e);
+    for (mount, own) in hierarchies(unified)? {
+        let dir = resolve(&mount, &own, cgroups_path, id)?;
+        let mut missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        cg.created.extend(missing);
+        cg.dirs.push(dir);
     }
     Ok(cg)
+}
+
+/// Creates the planned directories, applies `resources` and moves `pid` in. An existing
+/// cgroup that already has processes is refused, as runc does.
+pub fn setup(cg: &Cgroup, res: Option<&LinuxResources>, pid: i32) -> Result<()> {
+    for dir in &cg.dirs {
+        if !cg.created.contains(dir) {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            if !procs.trim().is_empty() {
+                bail!(
+                    "linux.cgroupsPath: cgroup {} already has processes",
+                    dir.display()
+                );
+            }
+        }
+    }
+    for dir in &cg.created {
+        files::create(dir)?;
+    }
+    for (leaf, root) in cg.dirs.iter().zip(hierarchy_roots(cg)) {
+        files::populate_cpuset(&root, leaf)?;
+    }
+    if let Some(r) = res {
+        apply(cg, r)?;
+    }
+    for dir in &cg.dirs {
+        files::write(dir, "cgroup.procs", &pid.to_string())?;
+    }
+    Ok(())
+}
+
+/// The hierarchy mount of each leaf dir (the first path component under /sys/fs/cgroup).
+fn hierarchy_roots(cg: &Cgroup) -> Vec<PathBuf> {
+    cg.dirs
+        .iter()
+        .map(|d| {
+            match (
+                cg.unified,
+                d.strip_prefix(ROOT)
+                    .ok()
+                    .and_then(|r| r.components().next()),
+            ) {
+                (false, Some(c)) => Path::new(ROOT).join(c),
+                _ => PathBuf::from(ROOT),
+            }
+        })
+        .collect()
 }
 
 fn dir_of<'a>(cg: &'a Cgroup, controller: &str) -> Option<&'a Path> {
@@ -236,7 +274,7 @@ impl Cgroup {
     /// Removes the directories (they must be empty of processes); retried briefly because a
     /// killed process leaves its cgroup only once reaped.
     pub fn remove(&self) {
-        for dir in self.dirs.iter().rev() {
+        for dir in self.created.iter().rev() {
             for attempt in 0..100 {
                 match std::fs::remove_dir(dir) {
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 99 => {

@@ -91,13 +91,6 @@ pub fn fchown_fd(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
         .map(drop)
 }
 
-/// chmod through an fd; O_PATH fds need the /proc/self/fd route, which `fchmodat` with
-/// AT_EMPTY_PATH lacks before Linux 6.6, so callers pass a real (non-O_PATH) fd here.
-pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
-    // SAFETY: valid fd.
-    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
-}
-
 pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: `st` is a writable stat buffer.
@@ -181,10 +174,6 @@ pub fn sealed_self_copy() -> io::Result<OwnedFd> {
     // SAFETY: F_ADD_SEALS on our own memfd.
     cvt(unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
     Ok(memfd)
-}
-
-pub fn mkfifo_at(dir: BorrowedFd, name: &Path, mode: u32) -> io::Result<()> {
-    mknodat(dir, name, libc::S_IFIFO | mode, 0)
 }
 
 pub fn umask(mask: u32) {

@@ -46,10 +46,6 @@ pub(crate) fn owned(fd: i64) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
 }
 
-pub fn errno_raw(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
-}
-
 /// Takes ownership of an fd number handed down by our parent (argv or the init config),
 /// after checking that it is open.
 pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
