@@ -194,9 +194,6 @@ pub fn getpid() -> libc::pid_t {
     unsafe { libc::getpid() }
 }
 
-pub fn getppid() -> libc::pid_t {
-    // SAFETY: cannot fail.
-    unsafe { libc::getppid() }
 }
 
 pub fn geteuid() -> u32 {
