@@ -194,8 +194,6 @@ pub fn getpid() -> libc::pid_t {
     unsafe { libc::getpid() }
 }
 
-}
-
 pub fn geteuid() -> u32 {
     // SAFETY: cannot fail.
     unsafe { libc::geteuid() }
