@@ -2,25 +2,31 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 ruse := justfile_directory() / "target/release/ruse"
+conformance_dir := justfile_directory() / "tests/oci-conformance"
 
 # List recipes
 default:
-    @just --list
+    @{{just_executable()}} --list --justfile {{justfile()}}
 
-# Install missing Debian packages (busybox-static for the rootfs; runc, crun, hyperfine for bench)
-deps *pkgs="busybox-static iproute2":
+# Install the missing Debian packages the recipes use (busybox-static for the rootfs; runc, crun, hyperfine for bench)
+deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in {{pkgs}}; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-    if [ ${#missing[@]} -gt 0 ]; then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q >/dev/null
-        apt-get install -y -q "${missing[@]}" >/dev/null
-        echo "installed: ${missing[*]}"
+    for p in busybox-static iproute2 runc crun hyperfine; do
+        [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "just deps: missing ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+        exit 1
     fi
+    export DEBIAN_FRONTEND=noninteractive
+    echo "just deps: installing ${missing[*]}"
+    apt-get update -q </dev/null >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 
-# Build the release binary
+# Build the release binary (target/release/ruse)
 build:
     cargo build --release
 
@@ -28,31 +34,36 @@ build:
 rootfs: deps
     bash bundles/busybox/build-rootfs.sh
 
-# Run a real container from bundles/busybox (as root)
-demo: deps build rootfs
+# Run a real container from bundles/busybox, then delete it (as root)
+demo: _need-root deps build rootfs
     #!/usr/bin/env bash
     set -euo pipefail
-    [ "$(id -u)" = 0 ] || { echo "just demo: run as root (containers need privileges; rootless comes later)"; exit 1; }
     id="ruse-demo-$$"
     root=$(mktemp -d /tmp/ruse-demo.XXXXXX)
-    trap '{{ruse}} --root "$root" delete --force "$id" >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
-    {{ruse}} --root "$root" run --bundle bundles/busybox "$id"
+    trap '"{{ruse}}" --root "$root" delete --force "$id" >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
+    "{{ruse}}" --root "$root" run --bundle bundles/busybox "$id"
 
-# Every test: unit, black-box (tests/*.rs) and the OCI conformance suite against ruse
+# Every test: unit, black-box (tests/*.rs), then the OCI conformance suite against ruse
 test: deps build rootfs
     cargo test --release
-    RUNTIME={{ruse}} cargo test --release --manifest-path tests/oci-conformance/Cargo.toml
+    @[ -f "{{conformance_dir}}/Cargo.toml" ] || { echo "just test: {{conformance_dir}}/Cargo.toml is missing" >&2; exit 1; }
+    RUNTIME="{{ruse}}" cargo test --release --manifest-path "{{conformance_dir}}/Cargo.toml" --target-dir "{{justfile_directory()}}/target/oci-conformance"
 
-# The conformance suite against another runtime (e.g. just conformance runc)
+# The conformance suite against another runtime (e.g. `just conformance runc`)
 conformance runtime: deps rootfs
-    RUNTIME={{runtime}} cargo test --release --manifest-path tests/oci-conformance/Cargo.toml
+    RUNTIME="{{runtime}}" cargo test --release --manifest-path "{{conformance_dir}}/Cargo.toml" --target-dir "{{justfile_directory()}}/target/oci-conformance"
 
-# Time create+start+delete and run for ruse, runc and crun (hyperfine)
-bench: (deps "busybox-static runc crun hyperfine") build rootfs
-    bash scripts/bench.sh {{ruse}}
+# Time create+start+delete and run of /bin/true for ruse, runc and crun (hyperfine; BENCH_RUNS=30)
+bench: _need-root deps build rootfs
+    bash scripts/bench.sh "{{ruse}}"
 
+# Check formatting
 fmt:
     cargo fmt --check
 
+# Clippy with warnings as errors
 lint:
     cargo clippy --all-targets -- -D warnings
+
+_need-root:
+    @[ "$(id -u)" = 0 ] || { echo "just: containers need root (rootless mode is not there yet); run as root" >&2; exit 1; }

@@ -147,6 +147,16 @@ fn validate_process(spec: &Spec) -> Result<()> {
             bail!("process.rlimits {}: duplicated", r.typ());
         }
     }
+    if let Some(c) = p.capabilities() {
+        let lost = crate::caps::CapMasks::from_spec(c).unraisable_ambient();
+        if !lost.is_empty() {
+            // runc's behaviour: a warning, and the container runs without them.
+            crate::log::warn(&format!(
+                "process.capabilities.ambient: {} not raised (an ambient capability must also be permitted and inheritable)",
+                lost.join(", ")
+            ));
+        }
+    }
     if let Some(adj) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&adj) {
             bail!("process.oomScoreAdj {adj}: must be within [-1000, 1000]");

@@ -109,8 +109,10 @@ pub fn drop_bounding(m: &CapMasks) -> Result<()> {
     Ok(())
 }
 
-/// Sets effective/permitted/inheritable, then raises the ambient ones (which must be both
-/// permitted and inheritable; the kernel refuses others, and so do we).
+/// Sets effective/permitted/inheritable, then raises the ambient ones that are both permitted
+/// and inheritable. runc raises ambient capabilities one by one and only warns when the kernel
+/// refuses one (a cap outside permitted ∩ inheritable, as in its own default spec), so configs
+/// written for runc run unchanged; `bundle::load` warns about those before anything starts.
 pub fn apply_sets(m: &CapMasks) -> Result<()> {
     capset(m.effective, m.permitted, m.inheritable).context("set capabilities")?;
     prctl(
@@ -120,7 +122,7 @@ pub fn apply_sets(m: &CapMasks) -> Result<()> {
     )
     .context("clear ambient capabilities")?;
     for cap in 0..=last_cap() {
-        if m.ambient & (1 << cap) != 0 {
+        if m.raisable_ambient() & (1 << cap) != 0 {
             prctl(
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_RAISE as u64,
@@ -132,6 +134,22 @@ pub fn apply_sets(m: &CapMasks) -> Result<()> {
         }
     }
     Ok(())
+}
+
+impl CapMasks {
+    /// The ambient capabilities the kernel lets us raise: those also permitted and inheritable.
+    pub fn raisable_ambient(&self) -> u64 {
+        self.ambient & self.permitted & self.inheritable
+    }
+
+    /// Names of the ambient capabilities that will not be raised (for a warning).
+    pub fn unraisable_ambient(&self) -> Vec<&'static str> {
+        let lost = self.ambient & !self.raisable_ambient();
+        (0..64u32)
+            .filter(|c| lost & (1u64 << c) != 0)
+            .filter_map(|c| NAMES.get(c as usize).copied())
+            .collect()
+    }
 }
 
 /// All capability names ruse knows (for `features`).
@@ -161,5 +179,16 @@ mod tests {
         assert_eq!(m.bounding, 1 | 1 << 5);
         assert_eq!(m.effective, 1 << 5);
         assert_eq!(m.inheritable, 0);
+    }
+
+    #[test]
+    fn ambient_needs_permitted_and_inheritable() {
+        let c: LinuxCapabilities = serde_json::from_str(
+            r#"{"permitted":["CAP_KILL","CAP_CHOWN"],"inheritable":["CAP_KILL"],"ambient":["CAP_KILL","CAP_CHOWN"]}"#,
+        )
+        .unwrap();
+        let m = CapMasks::from_spec(&c);
+        assert_eq!(m.raisable_ambient(), 1 << 5);
+        assert_eq!(m.unraisable_ambient(), ["CAP_CHOWN"]);
     }
 }
