@@ -2,111 +2,12 @@
 //! `--version`, `features`, `spec`, the lifecycle verbs, `--log` JSON lines, `--pid-file`.
 //! Needs root (containers are real).
 
+mod common;
+
+use common::{stderr, Env, RUSE};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-const RUSE: &str = env!("CARGO_BIN_EXE_ruse");
-
-struct Env {
-    dir: PathBuf,
-    root: PathBuf,
-}
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-impl Env {
-    /// A private state root and a bundle whose rootfs is the host's static busybox.
-    fn new(args: &[&str]) -> Env {
-        let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("ruse-cli-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let rootfs = dir.join("bundle/rootfs");
-        for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
-            .expect("busybox-static must be installed");
-        for a in ["sh", "cat", "sleep", "true", "echo", "ls"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-        }
-        let out = Command::new(RUSE)
-            .args(["spec", "-b"])
-            .arg(dir.join("bundle"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let cfg_path = dir.join("bundle/config.json");
-        let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-        cfg["process"]["terminal"] = false.into();
-        cfg["process"]["args"] = args.iter().map(|s| Value::from(*s)).collect();
-        std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-        Env {
-            root: dir.join("state"),
-            dir,
-        }
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.dir.join("bundle")
-    }
-
-    /// Runs ruse to completion. A created or detached container inherits ruse's stdio (as with
-    /// runc), so for those verbs the output goes to files, not pipes the test would wait on.
-    fn ruse(&self, args: &[&str]) -> Output {
-        let detaches = args.first().is_some_and(|v| *v == "create")
-            || (args.first() == Some(&"run") && args.contains(&"-d"));
-        if !detaches {
-            return Command::new(RUSE)
-                .arg("--root")
-                .arg(&self.root)
-                .args(args)
-                .output()
-                .unwrap();
-        }
-        let (o, e) = (self.dir.join("out.txt"), self.dir.join("err.txt"));
-        let status = Command::new(RUSE)
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .stdout(std::fs::File::create(&o).unwrap())
-            .stderr(std::fs::File::create(&e).unwrap())
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(&o).unwrap(),
-            stderr: std::fs::read(&e).unwrap(),
-        }
-    }
-
-    fn state(&self, id: &str) -> Value {
-        let out = self.ruse(&["state", id]);
-        assert!(
-            out.status.success(),
-            "state {id}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Ok(rd) = std::fs::read_dir(&self.root) {
-            for e in rd.flatten() {
-                let id = e.file_name().to_string_lossy().into_owned();
-                let _ = self.ruse(&["delete", "--force", &id]);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn version_is_runc_shaped() {
@@ -172,6 +73,9 @@ fn spec_has_no_inheritable_capabilities_and_refuses_to_overwrite() {
 
 #[test]
 fn lifecycle_with_go_style_flags_and_pid_file() {
+    if !common::root_or_skip() {
+        return;
+    }
     let env = Env::new(&["sleep", "30"]);
     let pid_file = env.dir.join("init.pid");
     let bundle = env.bundle();
@@ -235,6 +139,9 @@ fn lifecycle_with_go_style_flags_and_pid_file() {
 
 #[test]
 fn kill_default_is_sigterm_and_list_formats() {
+    if !common::root_or_skip() {
+        return;
+    }
     let env = Env::new(&[
         "sh",
         "-c",
@@ -276,6 +183,9 @@ fn kill_default_is_sigterm_and_list_formats() {
 
 #[test]
 fn run_returns_the_exit_status() {
+    if !common::root_or_skip() {
+        return;
+    }
     for (script, code) in [
         ("exit 0", 0),
         ("exit 1", 1),
@@ -300,6 +210,9 @@ fn run_returns_the_exit_status() {
 
 #[test]
 fn json_log_lines_are_appended() {
+    if !common::root_or_skip() {
+        return;
+    }
     let env = Env::new(&["true"]);
     let log = env.dir.join("log.json");
     std::fs::write(&log, "{\"level\":\"info\",\"msg\":\"earlier\"}\n").unwrap();
