@@ -13,7 +13,7 @@ deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 runc crun hyperfine; do
+    for p in busybox-static iproute2 nftables util-linux runc crun hyperfine; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0

@@ -108,6 +108,15 @@ fn validate(spec: &Spec) -> Result<()> {
         bail!("domainname: setting the domainname needs a new uts namespace in linux.namespaces");
     }
     validate_linux(spec)?;
+    let new_netns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| {
+            n.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+        });
+    crate::net::plan(spec, new_netns)?;
     Ok(())
 }
 
@@ -284,9 +293,6 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     }
     if linux.intel_rdt().is_some() {
         return Err(not_supported("linux.intelRdt"));
-    }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(not_supported("linux.netDevices"));
     }
     if linux.memory_policy().is_some() {
         return Err(not_supported("linux.memoryPolicy"));

@@ -77,6 +77,9 @@ pub enum Command {
         bundle: Option<PathBuf>,
         #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
+        /// Also emit ruse's network annotations for this mode (none or bridge)
+        #[arg(long, value_parser = ["none", "bridge"])]
+        network: Option<String>,
     },
     /// Show the features this runtime implements
     Features,
@@ -153,6 +156,7 @@ const LONG_FLAGS: &[&str] = &[
     "pid-file",
     "console-socket",
     "pidfd-socket",
+    "network",
     "no-pivot",
     "no-new-keyring",
     "preserve-fds",
@@ -177,8 +181,8 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
             out.push(a);
             continue;
         }
-        let long = if a.starts_with("--") {
-            Some(a[2..].to_string())
+        let long = if let Some(body) = a.strip_prefix("--") {
+            Some(body.to_string())
         } else if a.len() > 2 && a.starts_with('-') {
             let name = a[1..].split('=').next().unwrap_or("");
             LONG_FLAGS.contains(&name).then(|| a[1..].to_string())

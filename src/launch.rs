@@ -29,6 +29,8 @@ pub struct Launched {
     pub pid: i32,
     pub start_time: u64,
     pub cgroup: crate::cgroups::Cgroup,
+    /// The network built for init (undone on failure), and where its leases live.
+    network: Option<(crate::net::Plan, PathBuf, String)>,
     chan: Channel,
     armed: bool,
 }
@@ -54,6 +56,12 @@ impl Drop for Launched {
         if self.armed {
             kill_and_reap(self.pid);
             self.cgroup.remove();
+            if let Some((plan, root, id)) = &self.network {
+                let owner = crate::net::Owner { root, id };
+                if let Err(e) = crate::net::teardown(plan, &owner) {
+                    crate::log::warn(&format!("undo the network of {id}: {e:#}"));
+                }
+            }
         }
     }
 }
@@ -87,6 +95,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         pid,
         start_time: 0,
         cgroup: Default::default(),
+        network: None,
         chan: Channel(ours),
         armed: true,
     };
@@ -119,6 +128,17 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         linux.and_then(|l| l.resources().as_ref()),
         pid,
     )?;
+    let net = crate::net::plan(spec, ns.new_net)?;
+    if !net.is_empty() {
+        let root = crate::net::root_of(req.state_dir);
+        crate::net::record(&net, req.state_dir)?;
+        launched.network = Some((net.clone(), root.clone(), req.id.to_string()));
+        let owner = crate::net::Owner {
+            root: &root,
+            id: req.id,
+        };
+        crate::net::setup(&net, &owner, pid)?;
+    }
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),

@@ -15,6 +15,7 @@ mod init;
 mod launch;
 mod log;
 mod namespaces;
+mod net;
 mod rootfs;
 mod signal;
 mod state;
@@ -104,9 +105,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Delete { id, force } => commands::delete::delete(&g, &id, force).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, &a),
         Command::List { format, quiet } => commands::info::list(&g, format, quiet).map(|_| 0),
-        Command::Spec { bundle, rootless } => {
-            commands::info::spec(bundle.as_deref(), rootless).map(|_| 0)
-        }
+        Command::Spec {
+            bundle,
+            rootless,
+            network,
+        } => commands::info::spec(bundle.as_deref(), rootless, network.as_deref()).map(|_| 0),
         Command::Features => commands::info::features().map(|_| 0),
         Command::Init { .. } => anyhow::bail!("init is internal to ruse"),
         Command::Other(v) => Err(errors::not_supported(format!(

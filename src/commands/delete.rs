@@ -26,6 +26,9 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         {
             cg.remove();
         }
+        if let Some(plan) = crate::net::recorded(&c.dir) {
+            teardown_network(g, id, &plan);
+        }
         return c.remove();
     };
     let status = f.status(&c.dir);
@@ -36,6 +39,9 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         kill_and_wait(&f)?;
     }
     f.cgroup.remove();
+    if let Ok(plan) = crate::net::plan(&f.config, true) {
+        teardown_network(g, id, &plan);
+    }
     c.remove()?;
     if let Some(h) = f.config.hooks() {
         crate::hooks::run_warn(
@@ -45,6 +51,15 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Removes what the network setup built; a failure is reported but does not keep the
+/// container's state alive (the leftovers are named in the warning).
+fn teardown_network(g: &Globals, id: &str, plan: &crate::net::Plan) {
+    let owner = crate::net::Owner { root: &g.root, id };
+    if let Err(e) = crate::net::teardown(plan, &owner) {
+        crate::log::warn(&format!("remove the network of {id}: {e:#}"));
+    }
 }
 
 /// SIGKILL the whole container and wait (bounded) until init is gone.

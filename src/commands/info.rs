@@ -102,13 +102,29 @@ pub fn default_spec(rootless: bool) -> Value {
     s
 }
 
-pub fn spec(bundle: Option<&Path>, rootless: bool) -> Result<()> {
+pub fn spec(bundle: Option<&Path>, rootless: bool, network: Option<&str>) -> Result<()> {
     let dir = bundle.unwrap_or(Path::new("."));
     let path = dir.join("config.json");
     if path.exists() {
         bail!("file {} exists: remove it first", path.display());
     }
-    let text = serde_json::to_string_pretty(&default_spec(rootless))?;
+    let mut s = default_spec(rootless);
+    if network == Some("bridge") {
+        if rootless {
+            bail!("--network bridge: a rootless container cannot build host networking");
+        }
+        // Every setting spelled out with its default, ready to edit (see README "Networking").
+        s["annotations"] = json!({
+            "ruse.network.mode": "bridge",
+            "ruse.network.bridge": "ruse0",
+            "ruse.network.subnet": "10.89.0.0/24",
+            "ruse.network.gateway": "10.89.0.1",
+            "ruse.network.interface": "eth0",
+            "ruse.network.ports": "",
+            "ruse.network.masquerade": "false"
+        });
+    }
+    let text = serde_json::to_string_pretty(&s)?;
     std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))
 }
 
@@ -183,7 +199,7 @@ pub fn features() -> Result<()> {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
-            "netDevices": {"enabled": false}
+            "netDevices": {"enabled": true}
         },
         "annotations": {"org.opencontainers.runtime-spec.features.ruse.version": env!("CARGO_PKG_VERSION")}
     });

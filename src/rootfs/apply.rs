@@ -137,7 +137,10 @@ fn mount_cgroup(root: BorrowedFd, op: &MountOp) -> Result<()> {
 }
 
 /// (directory name, fstype, options) of each cgroup hierarchy mounted under /sys/fs/cgroup.
-fn v1_hierarchies() -> Result<Vec<(String, String, Vec<(String, Option<String>)>)>> {
+/// Filesystem options as (key, optional value) pairs.
+type FsOptions = Vec<(String, Option<String>)>;
+
+fn v1_hierarchies() -> Result<Vec<(String, String, FsOptions)>> {
     let info =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     let mut out = Vec::new();

@@ -103,8 +103,10 @@ pub fn fstatfs_type(fd: BorrowedFd) -> io::Result<i64> {
     let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
     // SAFETY: `st` is a writable statfs buffer.
     cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: fstatfs succeeded.
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    // SAFETY: fstatfs succeeded, so the buffer is initialised.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
+    Ok(st.f_type as i64)
 }
 
 pub fn flock(fd: BorrowedFd, exclusive: bool) -> io::Result<()> {

@@ -1,0 +1,211 @@
+//! The container's network beyond loopback, built by `ruse create` (host side, in the
+//! runtime's own network namespace) between the clone of init and the moment init is told to
+//! go on, so the user's program always starts with its interfaces up:
+//!
+//! - bridge mode (annotations, see `config.rs`): a veth pair whose container end is born in
+//!   the container's namespace, the host end on a bridge (created with the gateway address if
+//!   missing), an address leased under the state root (`ipam.rs`), a default route, and
+//!   optional published ports / masquerade (`nft.rs`);
+//! - `linux.netDevices` (runtime-spec 1.3): host devices moved in (`devices.rs`).
+//!
+//! `teardown` undoes the bridge-mode part idempotently from the plan alone (host veth, lease,
+//! nft rules, a bridge ruse made that is now empty), so `delete --force` also cleans up after
+//! a crashed create. Moved devices are not moved back: the spec leaves that to the kernel.
+
+pub mod config;
+mod devices;
+mod ipam;
+mod nft;
+mod rtnl;
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// File in the state dir holding the plan before anything is built (for `delete`).
+pub const RECORD: &str = "network.json";
+
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub bridge: Option<config::Bridge>,
+    /// `linux.netDevices`: (host name, name inside).
+    pub devices: Vec<(String, String)>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.bridge.is_none() && self.devices.is_empty()
+    }
+}
+
+/// Reads and checks the network settings of a config (bundle validation calls this).
+/// `new_netns` says whether the container gets a network namespace of its own.
+pub fn plan(spec: &Spec, new_netns: bool) -> Result<Plan> {
+    let ann = spec.annotations().clone().unwrap_or_default();
+    let bridge = config::parse(&ann)?;
+    let devices = devices::plan(spec)?;
+    let p = Plan { bridge, devices };
+    if !p.is_empty() && !new_netns {
+        if p.bridge.is_some() {
+            bail!("annotations ruse.network.mode=bridge: needs a new network namespace in linux.namespaces");
+        }
+        bail!("linux.netDevices: needs a new network namespace in linux.namespaces");
+    }
+    Ok(p)
+}
+
+/// Where one container's network lives: its state root (leases) and id.
+pub struct Owner<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+}
+
+impl Owner<'_> {
+    /// A short stable hash of the state dir, so two state roots never share names or rules.
+    fn hash(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.root.join(self.id).as_os_str().as_encoded_bytes() {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{:010x}", h & 0xff_ffff_ffff)
+    }
+
+    /// The host end of the veth pair: `rv` + 10 hex digits (15 is the kernel's limit).
+    pub fn host_veth(&self) -> String {
+        format!("rv{}", self.hash())
+    }
+
+    fn nft_tag(&self) -> String {
+        nft::tag(&self.hash(), self.id)
+    }
+}
+
+/// Builds the network of the container whose init is `pid`.
+pub fn setup(plan: &Plan, owner: &Owner, pid: i32) -> Result<()> {
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let ns = File::open(format!("/proc/{pid}/ns/net"))
+        .context("open the container's network namespace")?;
+    let mut host = rtnl::Rtnl::new()?;
+    if !plan.devices.is_empty() {
+        let mut inside = in_netns(ns.as_fd(), rtnl::Rtnl::new)?;
+        devices::move_in(&plan.devices, &mut host, &mut inside, ns.as_fd())?;
+    }
+    if let Some(b) = &plan.bridge {
+        bridge_setup(b, owner, &mut host, ns.as_fd())?;
+    }
+    Ok(())
+}
+
+fn bridge_setup(
+    b: &config::Bridge,
+    owner: &Owner,
+    host: &mut rtnl::Rtnl,
+    ns: BorrowedFd,
+) -> Result<()> {
+    let lock = ipam::lock(owner.root)?;
+    let mut net = lock.load(&b.bridge)?;
+    let br = match host.link_index(&b.bridge)? {
+        Some(i) => i,
+        None => {
+            host.create_bridge(&b.bridge)?;
+            net.made_bridge = true;
+            lock.save(&b.bridge, &net)?;
+            let i = rtnl::need(host.link_index(&b.bridge)?, &b.bridge)?;
+            host.add_cidr(
+                i,
+                config::Cidr {
+                    addr: b.gateway,
+                    prefix: b.subnet.prefix,
+                },
+            )?;
+            i
+        }
+    };
+    host.set_up(br)?;
+    let addr = ipam::allocate(&mut net, b, owner.id)?;
+    lock.save(&b.bridge, &net)?;
+    let veth = rtnl::Veth {
+        host: owner.host_veth(),
+        peer: b.interface.clone(),
+        mtu: b.mtu,
+        peer_mac: b.mac,
+    };
+    host.create_veth(&veth, ns)?;
+    let hv = rtnl::need(host.link_index(&veth.host)?, &veth.host)?;
+    host.set_master(hv, br)?;
+    host.set_up(hv)?;
+    let mut inside = in_netns(ns, rtnl::Rtnl::new)?;
+    let cv = rtnl::need(inside.link_index(&b.interface)?, &b.interface)?;
+    inside.add_cidr(cv, addr)?;
+    inside.set_up(cv)?;
+    inside.add_default_route(b.gateway)?;
+    if !b.ports.is_empty() || b.masquerade {
+        nft::publish(b, addr.addr, &owner.nft_tag())?;
+    }
+    Ok(())
+}
+
+/// Undoes `setup`'s bridge part; safe to call for a network that was never (fully) built.
+pub fn teardown(plan: &Plan, owner: &Owner) -> Result<()> {
+    let Some(b) = &plan.bridge else {
+        return Ok(());
+    };
+    let lock = ipam::lock(owner.root)?;
+    let mut host = rtnl::Rtnl::new()?;
+    if let Some(i) = host.link_index(&owner.host_veth())? {
+        match host.delete_link(i) {
+            Err(e) if e.raw_os_error() != Some(libc::ENODEV) => {
+                return Err(e).with_context(|| format!("delete veth {}", owner.host_veth()))
+            }
+            _ => {}
+        }
+    }
+    if !b.ports.is_empty() || b.masquerade {
+        nft::remove(&owner.nft_tag())?;
+    }
+    let mut net = lock.load(&b.bridge)?;
+    ipam::release(&mut net, owner.id);
+    if net.made_bridge && net.leases.is_empty() {
+        if let Some(br) = host.link_index(&b.bridge)? {
+            if host.ports_of(br)?.is_empty() {
+                let _ = host.delete_link(br);
+                net.made_bridge = false;
+            }
+        }
+    }
+    lock.save(&b.bridge, &net)
+}
+
+/// Runs `f` (which makes a netlink socket) inside the network namespace `ns`, then returns
+/// to our own. The runtime is single-threaded, so the whole process switches briefly.
+fn in_netns<T>(ns: BorrowedFd, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    use crate::sys::process::setns;
+    let own = File::open("/proc/self/ns/net").context("open /proc/self/ns/net")?;
+    setns(ns, libc::CLONE_NEWNET).context("enter the container's network namespace")?;
+    let res = f();
+    setns(own.as_fd(), libc::CLONE_NEWNET).context("return to the runtime's network namespace")?;
+    res
+}
+
+/// Saves the plan in the state dir before anything is built, when there is one.
+pub fn record(plan: &Plan, state_dir: &Path) -> Result<()> {
+    if plan.bridge.is_none() {
+        return Ok(());
+    }
+    std::fs::write(state_dir.join(RECORD), serde_json::to_vec(plan)?).context("record network plan")
+}
+
+/// The recorded plan of a container whose create did not finish.
+pub fn recorded(state_dir: &Path) -> Option<Plan> {
+    serde_json::from_slice(&std::fs::read(state_dir.join(RECORD)).ok()?).ok()
+}
+
+/// The state root holding `state_dir`.
+pub fn root_of(state_dir: &Path) -> PathBuf {
+    state_dir.parent().unwrap_or(Path::new("/")).to_path_buf()
+}

@@ -1,0 +1,372 @@
+//! Networking built by ruse (annotations `ruse.network.*`) and `linux.netDevices`, tested in
+//! network namespaces the test makes itself: ruse runs under `ip netns exec <host ns>`, so the
+//! bridge, veths and nft rules live there, and the only traffic is between those test hosts.
+
+mod common;
+
+use common::{stderr, stdout, unique_id, Env, RUSE};
+use serde_json::Value;
+use std::process::{Command, Output, Stdio};
+
+/// A network namespace made for one test, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("rn{}-{tag}", std::process::id());
+        let _ = sh(&format!("ip netns del {name}"));
+        must(&format!("ip netns add {name}"));
+        must(&format!("ip -n {name} link set lo up"));
+        Netns(name)
+    }
+
+    /// Runs a shell command inside the namespace.
+    fn sh(&self, cmd: &str) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0, "sh", "-c", cmd])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&format!("ip netns del {}", self.0));
+    }
+}
+
+fn sh(cmd: &str) -> Output {
+    Command::new("sh").args(["-c", cmd]).output().unwrap()
+}
+
+fn must(cmd: &str) -> String {
+    let o = sh(cmd);
+    assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// ruse with the env's root, run inside `ns`; detached verbs write to files, not pipes.
+fn ruse_in(env: &Env, ns: &Netns, args: &[&str]) -> Output {
+    let out = env.dir.join(format!("o-{}", unique_id("x")));
+    let err = env.dir.join(format!("e-{}", unique_id("x")));
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns.0, RUSE, "--root"])
+        .arg(&env.root)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    }
+}
+
+fn bridge_env(args: &[&str], bridge: &str, extra: &[(&str, &str)]) -> Env {
+    let env = Env::new(args);
+    env.edit(|c| {
+        let mut ann = serde_json::Map::new();
+        ann.insert("ruse.network.mode".into(), "bridge".into());
+        ann.insert("ruse.network.bridge".into(), bridge.into());
+        ann.insert("ruse.network.subnet".into(), "10.231.0.0/24".into());
+        for (k, v) in extra {
+            ann.insert(format!("ruse.network.{k}"), Value::from(*v));
+        }
+        c["annotations"] = Value::Object(ann);
+        // busybox ping opens a raw socket.
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push("CAP_NET_RAW".into());
+        }
+    });
+    env
+}
+
+fn create(env: &Env, ns: &Netns, id: &str) {
+    let b = env.bundle();
+    let o = ruse_in(env, ns, &["create", "--bundle", b.to_str().unwrap(), id]);
+    assert!(o.status.success(), "create {id}: {}", stderr(&o));
+}
+
+fn pid_of(env: &Env, ns: &Netns, id: &str) -> i64 {
+    let o = ruse_in(env, ns, &["state", id]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["pid"].as_i64().unwrap()
+}
+
+/// `ip -4 -o addr show dev` of the container's interface, seen from the host with nsenter.
+fn addr_inside(pid: i64, dev: &str) -> String {
+    must(&format!("nsenter -t {pid} -n ip -4 -o addr show dev {dev}"))
+}
+
+fn links(ns: &Netns) -> String {
+    stdout(&ns.sh("ip -d -o link show"))
+}
+
+#[test]
+fn two_containers_ping_each_other_and_the_gateway_then_leave_nothing() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("ping");
+    let a = bridge_env(&["sleep", "60"], "rbr0", &[("address", "10.231.0.10/24")]);
+    let ida = unique_id("a");
+    create(&a, &ns, &ida);
+    assert!(ruse_in(&a, &ns, &["start", &ida]).status.success());
+    let script = "ip -4 -o addr show eth0; ip route; ping -c1 -W3 10.231.0.10 && echo PEER-OK; ping -c1 -W3 10.231.0.1 && echo GW-OK";
+    let b = bridge_env(&["sh", "-c", script], "rbr0", &[("mtu", "1400")]);
+    let idb = unique_id("b");
+    let run = ruse_in(
+        &b,
+        &ns,
+        &["run", "--bundle", b.bundle().to_str().unwrap(), &idb],
+    );
+    let text = stdout(&run);
+    assert!(run.status.success(), "{text}\n{}", stderr(&run));
+    assert!(
+        text.contains("inet 10.231.0.2/24"),
+        "allocated address: {text}"
+    );
+    assert!(
+        text.contains("default via 10.231.0.1"),
+        "default route: {text}"
+    );
+    assert!(text.contains("PEER-OK") && text.contains("GW-OK"), "{text}");
+    // From the host side: A's address, its host veth on the bridge, the bridge's gateway.
+    let pa = pid_of(&a, &ns, &ida);
+    assert!(addr_inside(pa, "eth0").contains("10.231.0.10/24"));
+    let l = links(&ns);
+    assert!(l.contains("master rbr0") && l.contains("veth"), "{l}");
+    let gw = stdout(&ns.sh("ip -4 -o addr show rbr0"));
+    assert!(gw.contains("10.231.0.1/24"), "{gw}");
+    assert!(ruse_in(&a, &ns, &["delete", "--force", &ida])
+        .status
+        .success());
+    a.assert_clean(&ida);
+    let l = links(&ns);
+    assert!(!l.contains(" rv"), "a host veth is left: {l}");
+    assert!(!l.contains("rbr0"), "the bridge ruse made is left: {l}");
+    assert!(!a.root.join("@net/rbr0.json").exists(), "lease file left");
+}
+
+#[test]
+fn published_port_answers_a_client_in_another_namespace() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let host = Netns::new("pub");
+    let client = Netns::new("cli");
+    must(&format!(
+        "ip link add rnc{p} netns {h} type veth peer name rnc{p}p netns {c}",
+        p = std::process::id() % 100000,
+        h = host.0,
+        c = client.0
+    ));
+    let p = std::process::id() % 100000;
+    assert!(host
+        .sh(&format!(
+            "ip addr add 192.168.231.1/24 dev rnc{p} && ip link set rnc{p} up"
+        ))
+        .status
+        .success());
+    assert!(client
+        .sh(&format!(
+            "ip addr add 192.168.231.2/24 dev rnc{p}p && ip link set rnc{p}p up"
+        ))
+        .status
+        .success());
+    let env = bridge_env(
+        &["httpd", "-f", "-p", "80", "-h", "/www"],
+        "rbr1",
+        &[("ports", "8080:80/tcp"), ("masquerade", "true")],
+    );
+    std::fs::create_dir_all(env.rootfs().join("www")).unwrap();
+    std::fs::write(env.rootfs().join("www/index.html"), "hello-from-ruse\n").unwrap();
+    let id = unique_id("web");
+    create(&env, &host, &id);
+    assert!(ruse_in(&env, &host, &["start", &id]).status.success());
+    let rules = stdout(&host.sh("nft list table ip ruse"));
+    assert!(rules.contains("dnat to 10.231.0.2:80"), "{rules}");
+    assert!(rules.contains("masquerade"), "{rules}");
+    let mut got = String::new();
+    for _ in 0..50 {
+        // (The static busybox's wget crashes in glibc's resolver on the host; nc is enough.)
+        got = stdout(
+            &client.sh(r#"printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc 192.168.231.1 8080"#),
+        );
+        if got.contains("hello") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        got.contains("200 OK") && got.contains("hello-from-ruse"),
+        "{got}"
+    );
+    assert!(ruse_in(&env, &host, &["delete", "--force", &id])
+        .status
+        .success());
+    let rules = host.sh("nft list table ip ruse");
+    assert!(
+        !rules.status.success(),
+        "nft table left: {}",
+        stdout(&rules)
+    );
+    assert!(!links(&host).contains("rbr1"));
+    env.assert_clean(&id);
+}
+
+#[test]
+fn twenty_parallel_creates_get_distinct_addresses() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("par");
+    let env = bridge_env(&["sleep", "60"], "rbr2", &[]);
+    let ids: Vec<String> = (0..20).map(|i| unique_id(&format!("p{i}"))).collect();
+    std::thread::scope(|s| {
+        for id in &ids {
+            let (env, ns) = (&env, &ns);
+            s.spawn(move || create(env, ns, id));
+        }
+    });
+    let mut addrs: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let a = addr_inside(pid_of(&env, &ns, id), "eth0");
+            a.split_whitespace().nth(3).unwrap().to_string()
+        })
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 20, "{addrs:?}");
+    let ports = stdout(&ns.sh("ip -o link show master rbr2"))
+        .lines()
+        .count();
+    assert_eq!(ports, 20);
+    for id in &ids {
+        assert!(ruse_in(&env, &ns, &["delete", "--force", id])
+            .status
+            .success());
+    }
+    assert!(!links(&ns).contains("rbr2"));
+    assert!(!env.root.join("@net/rbr2.json").exists());
+}
+
+#[test]
+fn failed_create_leaves_no_interface_or_lease() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("fail");
+    let env = bridge_env(&["/no/such/program"], "rbr3", &[]);
+    let id = unique_id("f");
+    let b = env.bundle();
+    let o = ruse_in(&env, &ns, &["create", "--bundle", b.to_str().unwrap(), &id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/no/such/program"), "{}", stderr(&o));
+    let l = links(&ns);
+    assert!(!l.contains(" rv") && !l.contains("rbr3"), "{l}");
+    assert!(!env.root.join("@net/rbr3.json").exists());
+    env.assert_clean(&id);
+    // A bad setting fails before anything exists, naming the annotation.
+    let bad = bridge_env(&["true"], "rbr3", &[("address", "10.231.9.9/24")]);
+    let o = ruse_in(
+        &bad,
+        &ns,
+        &["create", "--bundle", bad.bundle().to_str().unwrap(), &id],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("ruse.network.address"),
+        "{}",
+        stderr(&o)
+    );
+    bad.assert_clean(&id);
+}
+
+#[test]
+fn net_devices_are_moved_in_renamed_with_their_address_and_up() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("dev");
+    assert!(ns
+        .sh("ip link add rnd0 type veth peer name rnd1 && ip addr add 10.77.0.2/24 dev rnd0 && ip link set rnd1 up")
+        .status
+        .success());
+    let env = Env::new(&["sh", "-c", "ip -o addr show ctr0; ip -o link show ctr0"]);
+    env.edit(|c| {
+        c["ociVersion"] = "1.3.0".into();
+        c["linux"]["netDevices"] = serde_json::json!({"rnd0": {"name": "ctr0"}});
+    });
+    let id = unique_id("nd");
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("inet 10.77.0.2/24"), "{text}");
+    assert!(text.contains("ctr0") && text.contains(",UP"), "{text}");
+    // Gone from the host while it ran; a veth is destroyed with the namespace afterwards.
+    assert!(!links(&ns).contains("rnd0"));
+    // A name already taken inside is an error ("lo" always exists). (rnd1 went with rnd0.)
+    assert!(ns
+        .sh("ip link add rnd2 type veth peer name rnd3")
+        .status
+        .success());
+    env.edit(|c| c["linux"]["netDevices"] = serde_json::json!({"rnd2": {"name": "lo"}}));
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert!(links(&ns).contains("rnd2"), "rnd2 stays on the host");
+    env.assert_clean(&id);
+}
+
+#[test]
+fn spec_emits_a_bridge_config_that_runs() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(unique_id("spec"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new(RUSE)
+        .args(["spec", "--network", "bridge", "-b"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(spec["annotations"]["ruse.network.mode"], "bridge");
+    let ns = Netns::new("spec");
+    let env = Env::new(&["sh", "-c", "ip -4 -o addr show eth0; ip route"]);
+    env.edit(|c| c["annotations"] = spec["annotations"].clone());
+    let id = unique_id("s");
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("inet 10.89.0.2/24"), "{text}");
+    assert!(text.contains("default via 10.89.0.1"), "{text}");
+    assert!(
+        !links(&ns).contains("ruse0"),
+        "the bridge goes with its last container"
+    );
+    env.assert_clean(&id);
+}
