@@ -53,7 +53,7 @@ impl Drop for Launched {
     fn drop(&mut self) {
         if self.armed {
             kill_and_reap(self.pid);
-            self.cgroup.remove();
+            let _ = self.cgroup.remove();
         }
     }
 }
@@ -100,8 +100,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         )?;
     }
     let linux = spec.linux().as_ref();
-    launched.cgroup =
-        crate::cgroups::plan(req.id, linux.and_then(|l| l.cgroups_path().as_deref()))?;
+    launched.cgroup = crate::cgroups::plan(req.id, linux)?;
     // Recorded before anything exists, so `delete` finds the cgroup even if this process is
     // killed before state.json is saved.
     std::fs::write(
@@ -112,13 +111,14 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     crate::log::debug(&format!(
         "namespaces {:?}, cgroup {:?}",
         ns_debug(spec),
-        launched.cgroup.dirs
+        launched
+            .cgroup
+            .dirs
+            .iter()
+            .map(|d| &d.path)
+            .collect::<Vec<_>>()
     ));
-    crate::cgroups::setup(
-        &launched.cgroup,
-        linux.and_then(|l| l.resources().as_ref()),
-        pid,
-    )?;
+    crate::cgroups::setup(&launched.cgroup, linux, pid)?;
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),
