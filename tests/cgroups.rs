@@ -693,3 +693,41 @@ fn cgroups_path_rules() {
     assert_eq!(dir(p, "pids", "pids").path, root.join(format!("{id}-abs")));
     delete(&env, &id);
 }
+
+#[test]
+fn containers_sharing_a_parent_cgroup_delete_in_any_order() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["sleep", "60"]);
+    let pod = unique_id("pod");
+    let (a, b) = (unique_id("a"), unique_id("b"));
+    env.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{pod}/{a}")));
+    let pa = start(&env, &a);
+    env.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{pod}/{b}")));
+    let pb = start(&env, &b);
+    let parent = dir(pa, "pids", "pids").path.parent().unwrap().to_path_buf();
+    assert_eq!(dir(pb, "pids", "pids").path.parent().unwrap(), parent);
+    // a made the pod's cgroup, but b is still in it: a's delete leaves it and succeeds.
+    delete(&env, &a);
+    assert!(parent.exists());
+    delete(&env, &b);
+    // Neither removes a parent it did not make alone (runc removes none): clean up by hand.
+    for h in common::cgroup::hierarchy_mounts() {
+        let _ = std::fs::remove_dir(h.join(&pod));
+    }
+    assert!(common::cgroup_dirs_named(&pod).is_empty());
+}
+
+#[test]
+fn features_report_cgroup_support() {
+    let out = std::process::Command::new(common::RUSE)
+        .arg("features")
+        .output()
+        .unwrap();
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        f["linux"]["cgroup"],
+        json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true})
+    );
+}

@@ -226,13 +226,28 @@ pub fn signal_all(
 }
 
 impl Cgroup {
-    /// Removes the directories ruse made, children first, with any cgroups the container
-    /// made inside them. A process that was just killed leaves its cgroup only once reaped:
-    /// EBUSY is retried for up to ~2 s.
+    /// Removes the directories ruse made, children first. The container's own directories
+    /// go with any cgroups the container made inside them; a parent ruse made is removed
+    /// only once empty, since later containers may share it (a pod's cgroup). A process
+    /// that was just killed leaves its cgroup only once reaped: EBUSY is retried for ~2 s.
     pub fn remove(&self) -> Result<()> {
         let mut res = Ok(());
         for dir in self.created.iter().rev() {
-            if let Err(e) = remove_tree(dir) {
+            let r = if self.dirs.iter().any(|d| &d.path == dir) {
+                remove_tree(dir)
+            } else {
+                match std::fs::remove_dir(dir) {
+                    Err(e)
+                        if e.kind() != std::io::ErrorKind::NotFound
+                            && e.raw_os_error() != Some(libc::EBUSY)
+                            && e.raw_os_error() != Some(libc::ENOTEMPTY) =>
+                    {
+                        Err(e).with_context(|| format!("remove cgroup {}", dir.display()))
+                    }
+                    _ => Ok(()),
+                }
+            };
+            if let Err(e) = r {
                 res = res.and(Err(e));
             }
         }

@@ -4,7 +4,7 @@
 //! [`Step`]s. A thin loop applies the steps. On a hybrid host one container may use both.
 
 use super::{bpf_devices, files, Cgroup, Dir};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxHugepageLimit, LinuxMemory, LinuxNetwork,
     LinuxPids, LinuxRdma, LinuxResources,
@@ -239,9 +239,13 @@ pub fn plan(cg: &Cgroup, r: &LinuxResources, scope: Scope) -> Result<Vec<(PathBu
             continue;
         }
         let (field, v1, v2) = g.names();
-        let dir = dir_for(cg, v1, v2).ok_or_else(|| {
-            anyhow!("linux.resources.{field}: the {v1} controller is not available on this host")
-        })?;
+        let Some(dir) = dir_for(cg, v1, v2) else {
+            if matches!(g, Group::NetCls | Group::NetPrio) && cg.dirs.iter().all(|d| d.v2) {
+                // v1-only controllers: the v2 driver says why.
+                g.steps(&super::v2::V2, r)?;
+            }
+            bail!("linux.resources.{field}: the {v1} controller is not available on this host");
+        };
         let driver: &dyn Driver = if dir.v2 {
             &super::v2::V2
         } else {

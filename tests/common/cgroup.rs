@@ -124,3 +124,8 @@ pub fn mount_for(v1: &str, v2: &str) -> Option<PathBuf> {
     }
     v2_mount().filter(|_| v2_offers(v2))
 }
+
+/// Every visible cgroup hierarchy's mount point.
+pub fn hierarchy_mounts() -> Vec<PathBuf> {
+    mounts().into_iter().map(|m| m.0).collect()
+}
