@@ -731,3 +731,28 @@ fn features_report_cgroup_support() {
         json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true})
     );
 }
+
+#[test]
+fn kernel_refusals_name_the_field_and_leave_nothing() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["true"]);
+    for (res, field) in [
+        // memory+swap below memory: the kernel (v1) or ruse's conversion (v2) refuses.
+        (
+            json!({"memory": {"limit": 67108864, "swap": 33554432}}),
+            "linux.resources.memory.swap",
+        ),
+        // No such CPU: refused by the kernel after the directories exist.
+        (json!({"cpu": {"cpus": "4095"}}), "linux.resources.cpu.cpus"),
+    ] {
+        env.edit(|c| c["linux"]["resources"] = res.clone());
+        let id = unique_id("kref");
+        let b = env.bundle();
+        let out = env.ruse(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        assert_eq!(out.status.code(), Some(1), "{res}");
+        assert!(stderr(&out).contains(field), "{res}: {}", stderr(&out));
+        env.assert_clean(&id);
+    }
+}

@@ -299,6 +299,32 @@ mod tests {
         }
     }
 
+    /// The kernel's verifier accepts every shape the compiler emits (skipped without root).
+    #[test]
+    fn kernel_verifier_accepts_the_programs() {
+        if crate::sys::process::geteuid() != 0 {
+            return;
+        }
+        let sets: [&[(&str, bool)]; 5] = [
+            &[],
+            &[("a *:* rwm", true)],
+            &[("a *:* rwm", false)],
+            &[("c 1:3 rwm", true), ("a *:* m", true), ("b 8:* w", false)],
+            &[("a *:* rwm", true), ("b 8:0 rwm", false), ("c *:* m", true)],
+        ];
+        for set in sets {
+            for defaults in [false, true] {
+                let mut rs = rules(set);
+                if defaults {
+                    rs.extend(super::super::devices_v1::with_defaults(&[]).unwrap());
+                }
+                let raw: Vec<u64> = program(&rs).iter().map(Insn::raw).collect();
+                crate::sys::bpf::load_device_program(&raw, "ruse_test")
+                    .unwrap_or_else(|e| panic!("{set:?} defaults {defaults}: {e}"));
+            }
+        }
+    }
+
     #[test]
     fn encoding_and_jump_offsets() {
         let i = ins(JNE_K, R4, 0, -2, 136);

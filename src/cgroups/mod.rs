@@ -16,6 +16,7 @@ pub mod layout;
 pub mod oom;
 pub mod resources;
 pub mod stats;
+mod stats_json;
 mod v1;
 mod v2;
 

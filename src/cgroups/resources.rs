@@ -240,6 +240,10 @@ pub fn plan(cg: &Cgroup, r: &LinuxResources, scope: Scope) -> Result<Vec<(PathBu
         }
         let (field, v1, v2) = g.names();
         let Some(dir) = dir_for(cg, v1, v2) else {
+            if g == Group::Devices && r.devices().as_deref().unwrap_or_default().is_empty() {
+                // No devices controller and no rules: nothing is asked of it.
+                continue;
+            }
             if matches!(g, Group::NetCls | Group::NetPrio) && cg.dirs.iter().all(|d| d.v2) {
                 // v1-only controllers: the v2 driver says why.
                 g.steps(&super::v2::V2, r)?;
