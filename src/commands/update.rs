@@ -123,84 +123,93 @@ where
 /// runc's flag set, as a LinuxResources delta (unset and zero values change nothing).
 fn from_flags(a: &UpdateArgs) -> Result<Value> {
     let mut d = json!({});
-    let mut set = |path: &str, v: Value| {
-        let (group, key) = path.split_once('/').unwrap_or((path, ""));
+    let mut sets = cpu_flags(a)?;
+    sets.extend(memory_flags(a)?);
+    if let Some(v) = &a.blkio_weight {
+        let w: u16 = num("blkio-weight", v)?;
+        if w != 0 {
+            sets.push(("blockIO", "weight", json!(w)));
+        }
+    }
+    if let Some(v) = &a.pids_limit {
+        let n: i64 = num("pids-limit", v)?;
+        if n != 0 {
+            sets.push(("pids", "limit", json!(n)));
+        }
+    }
+    for (group, key, v) in sets {
         if !d[group].is_object() {
             d[group] = json!({});
         }
         d[group][key] = v;
-    };
-    if let Some(v) = &a.blkio_weight {
-        let w: u16 = num("blkio-weight", v)?;
-        if w != 0 {
-            set("blockIO/weight", json!(w));
+    }
+    Ok(d)
+}
+
+type Sets = Vec<(&'static str, &'static str, Value)>;
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|v| !v.is_empty())
+}
+
+fn cpu_flags(a: &UpdateArgs) -> Result<Sets> {
+    let mut out: Sets = Vec::new();
+    for (v, key) in [(&a.cpuset_cpus, "cpus"), (&a.cpuset_mems, "mems")] {
+        if let Some(v) = given(v) {
+            out.push(("cpu", key, json!(v)));
         }
     }
-    for (flag, v, path) in [
-        ("cpuset-cpus", &a.cpuset_cpus, "cpu/cpus"),
-        ("cpuset-mems", &a.cpuset_mems, "cpu/mems"),
+    if let Some(v) = given(&a.cpu_idle) {
+        out.push(("cpu", "idle", json!(num::<i64>("cpu-idle", v)?)));
+    }
+    for (flag, v, key) in [
+        ("cpu-burst", &a.cpu_burst, "burst"),
+        ("cpu-period", &a.cpu_period, "period"),
+        ("cpu-rt-period", &a.cpu_rt_period, "realtimePeriod"),
+        ("cpu-share", &a.cpu_share, "shares"),
     ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            let _ = flag;
-            set(path, json!(v));
+        if let Some(v) = given(v) {
+            out.push(("cpu", key, json!(num::<u64>(flag, v)?)));
         }
     }
-    if let Some(v) = &a.cpu_idle {
-        set("cpu/idle", json!(num::<i64>("cpu-idle", v)?));
-    }
-    for (flag, v, path) in [
-        ("cpu-burst", &a.cpu_burst, "cpu/burst"),
-        ("cpu-period", &a.cpu_period, "cpu/period"),
-        ("cpu-rt-period", &a.cpu_rt_period, "cpu/realtimePeriod"),
-        ("cpu-share", &a.cpu_share, "cpu/shares"),
+    for (flag, v, key) in [
+        ("cpu-quota", &a.cpu_quota, "quota"),
+        ("cpu-rt-runtime", &a.cpu_rt_runtime, "realtimeRuntime"),
     ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            set(path, json!(num::<u64>(flag, v)?));
+        if let Some(v) = given(v) {
+            out.push(("cpu", key, json!(num::<i64>(flag, v)?)));
         }
     }
-    for (flag, v, path) in [
-        ("cpu-quota", &a.cpu_quota, "cpu/quota"),
-        ("cpu-rt-runtime", &a.cpu_rt_runtime, "cpu/realtimeRuntime"),
+    Ok(out)
+}
+
+fn memory_flags(a: &UpdateArgs) -> Result<Sets> {
+    let mut out: Sets = Vec::new();
+    for (flag, v, key) in [
+        ("memory", &a.memory, "limit"),
+        ("memory-swap", &a.memory_swap, "swap"),
+        ("memory-reservation", &a.memory_reservation, "reservation"),
     ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            set(path, json!(num::<i64>(flag, v)?));
-        }
-    }
-    for (flag, v, path) in [
-        ("memory", &a.memory, "memory/limit"),
-        ("memory-swap", &a.memory_swap, "memory/swap"),
-        (
-            "memory-reservation",
-            &a.memory_reservation,
-            "memory/reservation",
-        ),
-    ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+        if let Some(v) = given(v) {
             let bytes = if v.trim() == "-1" {
                 -1
             } else {
                 ram_in_bytes(v).with_context(|| format!("invalid value for --{flag}"))?
             };
-            set(path, json!(bytes));
+            out.push(("memory", key, json!(bytes)));
         }
     }
     for (flag, v) in [
         ("kernel-memory", &a.kernel_memory),
         ("kernel-memory-tcp", &a.kernel_memory_tcp),
     ] {
-        if v.as_deref().is_some_and(|v| !v.is_empty()) {
+        if given(v).is_some() {
             crate::log::warn(&format!(
                 "setting --{flag} is ignored (kernel memory limits are obsolete, as in runc)"
             ));
         }
     }
-    if let Some(v) = &a.pids_limit {
-        let n: i64 = num("pids-limit", v)?;
-        if n != 0 {
-            set("pids/limit", json!(n));
-        }
-    }
-    Ok(d)
+    Ok(out)
 }
 
 /// docker/go-units `RAMInBytes`: `512`, `64k`, `1.5g`, `100MiB`, `2 GB` — powers of 1024.
