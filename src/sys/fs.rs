@@ -104,7 +104,7 @@ pub fn fstatfs_type(fd: BorrowedFd) -> io::Result<i64> {
     // SAFETY: `st` is a writable statfs buffer.
     cvt(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded.
-    Ok(unsafe { st.assume_init() }.f_type)
+    Ok(unsafe { st.assume_init() }.f_type as i64)
 }
 
 pub fn flock(fd: BorrowedFd, exclusive: bool) -> io::Result<()> {
