@@ -33,6 +33,7 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
         bail!("config must be a JSON object");
     }
     drop_unknown_caps(&mut v);
+    crate::cgroups::drop_pids_without_limit(&mut v);
     let spec: Spec =
         serde_path_to_error::deserialize(v).map_err(|e| anyhow!("{}: {}", e.path(), e.inner()))?;
     Ok(spec)
@@ -291,8 +292,8 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     if let Some(r) = linux.resources() {
         crate::cgroups::check(r)?;
     }
-    if linux.intel_rdt().is_some() {
-        return Err(not_supported("linux.intelRdt"));
+    if let Some(r) = linux.intel_rdt() {
+        crate::intelrdt::check(r)?;
     }
     if linux.memory_policy().is_some() {
         return Err(not_supported("linux.memoryPolicy"));

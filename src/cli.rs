@@ -53,8 +53,34 @@ pub enum Command {
     Kill {
         id: String,
         signal: Option<String>,
-        #[arg(short = 'a', long, hide = true)]
+        /// Send the signal to every process of the container
+        #[arg(short = 'a', long)]
         all: bool,
+    },
+    /// Suspend every process of the container (cgroup freezer)
+    Pause { id: String },
+    /// Resume the processes of a paused container
+    Resume { id: String },
+    /// Update container resource constraints
+    Update(Box<UpdateArgs>),
+    /// Display container events (OOM notifications) and resource usage statistics
+    Events {
+        id: String,
+        /// Stats collection interval, a Go duration (5s, 500ms, 1m30s)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Display the container's stats once, then exit
+        #[arg(long)]
+        stats: bool,
+    },
+    /// List the processes of a container: `ps [-f table|json] <id> [ps options]`
+    Ps {
+        /// table or json
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// The container id, then options for ps(1) (default -ef)
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Delete a container
     Delete {
@@ -115,6 +141,67 @@ pub struct CreateArgs {
     pub preserve_fds: u32,
 }
 
+/// runc's `update` flags; `-r FILE|-` (LinuxResources JSON) overrides them all.
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// Path to a JSON file of resources to update, or '-' for standard input
+    #[arg(short = 'r', long)]
+    pub resources: Option<String>,
+    /// Per-cgroup block IO weight, 10 to 1000
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<String>,
+    /// CPU CFS period (microseconds)
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<String>,
+    /// CPU CFS quota (microseconds per period)
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<String>,
+    /// CPU CFS burst (microseconds)
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<String>,
+    /// CPU realtime period (microseconds)
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<String>,
+    /// CPU realtime runtime (microseconds per period)
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<String>,
+    /// CPUs to use (0-3,7)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "kernel-memory", hide = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Memory limit (bytes, or with a k/m/g suffix)
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// SCHED_IDLE for the cgroup: 0 or 1
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<String>,
+    /// Memory reservation (soft limit)
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<String>,
+    /// Intel RDT/CAT L3 cache schema
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT/MBA memory bandwidth schema
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -141,6 +228,7 @@ const BOOL_FLAGS: &[&str] = &[
     "no-subreaper",
     "version",
     "help",
+    "stats",
 ];
 
 /// Every long flag name, so a single-dash spelling (`-bundle`) can be recognised.
@@ -169,6 +257,27 @@ const LONG_FLAGS: &[&str] = &[
     "quiet",
     "version",
     "help",
+    "resources",
+    "blkio-weight",
+    "cpu-period",
+    "cpu-quota",
+    "cpu-burst",
+    "cpu-share",
+    "cpu-rt-period",
+    "cpu-rt-runtime",
+    "cpuset-cpus",
+    "cpuset-mems",
+    "kernel-memory",
+    "kernel-memory-tcp",
+    "memory",
+    "cpu-idle",
+    "memory-reservation",
+    "memory-swap",
+    "pids-limit",
+    "l3-cache-schema",
+    "mem-bw-schema",
+    "interval",
+    "stats",
 ];
 
 /// Rewrites Go-style arguments into the form clap parses. Stops at `--`.

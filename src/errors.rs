@@ -22,7 +22,10 @@ impl fmt::Display for RuseError {
                 let shown: String = id.chars().take(64).collect();
                 write!(f, "invalid container id {shown:?}: must be 1-200 characters of [A-Za-z0-9_+.-], not . or ..")
             }
-            RuseError::WrongStatus("kill", _) => write!(f, "container not running"),
+            RuseError::WrongStatus("kill" | "pause" | "update" | "events", _) => {
+                write!(f, "container not running")
+            }
+            RuseError::WrongStatus("resume", _) => write!(f, "container not paused"),
             RuseError::WrongStatus(op, status) => {
                 write!(f, "cannot {op} a container that is {status}")
             }

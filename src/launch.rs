@@ -55,7 +55,7 @@ impl Drop for Launched {
     fn drop(&mut self) {
         if self.armed {
             kill_and_reap(self.pid);
-            self.cgroup.remove();
+            let _ = self.cgroup.remove();
             if let Some((plan, root, id)) = &self.network {
                 let owner = crate::net::Owner { root, id };
                 if let Err(e) = crate::net::teardown(plan, &owner) {
@@ -109,8 +109,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         )?;
     }
     let linux = spec.linux().as_ref();
-    launched.cgroup =
-        crate::cgroups::plan(req.id, linux.and_then(|l| l.cgroups_path().as_deref()))?;
+    launched.cgroup = crate::cgroups::plan(req.id, linux)?;
     // Recorded before anything exists, so `delete` finds the cgroup even if this process is
     // killed before state.json is saved.
     std::fs::write(
@@ -121,13 +120,14 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     crate::log::debug(&format!(
         "namespaces {:?}, cgroup {:?}",
         ns_debug(spec),
-        launched.cgroup.dirs
+        launched
+            .cgroup
+            .dirs
+            .iter()
+            .map(|d| &d.path)
+            .collect::<Vec<_>>()
     ));
-    crate::cgroups::setup(
-        &launched.cgroup,
-        linux.and_then(|l| l.resources().as_ref()),
-        pid,
-    )?;
+    crate::cgroups::setup(&launched.cgroup, linux, pid)?;
     let net = crate::net::plan(spec, ns.new_net)?;
     if !net.is_empty() {
         let root = crate::net::root_of(req.state_dir);

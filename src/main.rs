@@ -12,6 +12,7 @@ mod container;
 mod errors;
 mod hooks;
 mod init;
+mod intelrdt;
 mod launch;
 mod log;
 mod namespaces;
@@ -69,6 +70,11 @@ fn describe(c: &Option<Command>) -> (&'static str, Option<String>) {
         Some(Command::State { id }) => ("state", Some(id.clone())),
         Some(Command::Kill { id, .. }) => ("kill", Some(id.clone())),
         Some(Command::Delete { id, .. }) => ("delete", Some(id.clone())),
+        Some(Command::Pause { id }) => ("pause", Some(id.clone())),
+        Some(Command::Resume { id }) => ("resume", Some(id.clone())),
+        Some(Command::Update(a)) => ("update", Some(a.id.clone())),
+        Some(Command::Events { id, .. }) => ("events", Some(id.clone())),
+        Some(Command::Ps { args, .. }) => ("ps", args.first().cloned()),
         Some(Command::List { .. }) => ("list", None),
         Some(Command::Spec { .. }) => ("spec", None),
         _ => ("", None),
@@ -104,6 +110,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Delete { id, force } => commands::delete::delete(&g, &id, force).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, &a),
+        Command::Pause { id } => commands::pause::pause(&g, &id).map(|_| 0),
+        Command::Resume { id } => commands::pause::resume(&g, &id).map(|_| 0),
+        Command::Update(a) => commands::update::update(&g, &a).map(|_| 0),
+        Command::Events {
+            id,
+            interval,
+            stats,
+        } => commands::events::events(&g, &id, &interval, stats).map(|_| 0),
+        Command::Ps { format, args } => commands::ps::ps(&g, format, &args).map(|_| 0),
         Command::List { format, quiet } => commands::info::list(&g, format, quiet).map(|_| 0),
         Command::Spec {
             bundle,

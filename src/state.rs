@@ -32,6 +32,8 @@ pub struct Facts {
 pub enum Status {
     Created,
     Running,
+    /// Frozen by `pause` (the freezer of the container's cgroup says so).
+    Paused,
     Stopped,
 }
 
@@ -40,6 +42,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -74,6 +77,9 @@ impl Facts {
     pub fn status(&self, dir: &Path) -> Status {
         if !self.init_alive() {
             return Status::Stopped;
+        }
+        if crate::cgroups::freeze::state(&self.cgroup) == crate::cgroups::freeze::Freezer::Frozen {
+            return Status::Paused;
         }
         if dir.join(EXEC_SOCK).exists() {
             return Status::Created;

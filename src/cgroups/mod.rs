@@ -1,326 +1,282 @@
-//! The container's cgroups, through cgroupfs: v1 (one directory per hierarchy, hybrid hosts
-//! included) and v2 (one directory in the unified tree). The parent creates them and moves
-//! init in right after the clone, before any user code runs; `delete` removes them.
+//! The container's cgroups, through cgroupfs, on v1, v2 and hybrid hosts (runtime process,
+//! host namespaces). `create` plans the directories (recorded before they exist), makes them,
+//! applies `linux.resources` and moves init in before it runs any user code; `exec` joins
+//! them; `pause`/`resume`, `update`, `events`, `ps` and `kill --all` work on them; `delete`
+//! removes them once their processes are gone.
 //!
-//! Path rules follow runc: an absolute `cgroupsPath` is taken from each hierarchy's root; a
-//! relative or empty one (empty means the container id) is under the runtime's own cgroup.
-//! Resource support is the part issue 3 extends: today pids, memory limit, cpu
-//! shares/quota/period and (v1 only) devices; any other resource is refused by name.
+//! Layout detection and runc's `cgroupsPath` rules are in `layout.rs`; resources become file
+//! writes in `resources.rs` through the v1 and v2 drivers (`v1.rs`, `v2.rs`); devices are v1
+//! rules or a v2 BPF program (`devices_v1.rs`, `bpf_devices.rs`).
 
+pub mod bpf_devices;
+mod devices_v1;
 mod files;
+pub mod freeze;
+pub mod layout;
+pub mod oom;
+pub mod resources;
+pub mod stats;
+mod stats_json;
+mod v1;
+mod v2;
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+use oci_spec::runtime::{Linux, LinuxResources};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-const ROOT: &str = "/sys/fs/cgroup";
 /// File in the state dir naming the cgroup before state.json exists.
 pub const RECORD: &str = "cgroup.json";
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The container's directory in one hierarchy.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dir {
+    pub path: PathBuf,
+    /// The hierarchy's mount point.
+    pub mount: PathBuf,
+    pub v2: bool,
+    /// v1: the controllers of the hierarchy; v2: those the tree offers.
+    pub controllers: Vec<String>,
+}
 
 /// The directories of one container's cgroup, one per hierarchy.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cgroup {
-    pub unified: bool,
-    /// The container's directory in each hierarchy.
-    pub dirs: Vec<PathBuf>,
+    pub dirs: Vec<Dir>,
     /// Every directory ruse creates, parents first (removed on delete, children first).
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// The Intel RDT (resctrl) group, when `linux.intelRdt` asked for one.
+    #[serde(default)]
+    pub rdt: Option<crate::intelrdt::Group>,
 }
 
-fn is_unified() -> bool {
-    std::fs::File::open(ROOT)
-        .and_then(|f| crate::sys::fs::fstatfs_type(std::os::fd::AsFd::as_fd(&f)))
-        .map(|t| t == CGROUP2_SUPER_MAGIC)
-        .unwrap_or(false)
-}
-
-/// (hierarchy mount dir, this process's cgroup in it) for each mounted hierarchy.
-fn hierarchies(unified: bool) -> Result<Vec<(PathBuf, String)>> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    let mut out = Vec::new();
-    for line in own.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
-        let dir = match (unified, ctrls) {
-            (true, "") => PathBuf::from(ROOT),
-            (true, _) => continue,
-            (false, "") => PathBuf::from(ROOT).join("unified"),
-            (false, c) => PathBuf::from(ROOT).join(c.strip_prefix("name=").unwrap_or(c)),
-        };
-        if dir.join("cgroup.procs").exists() {
-            out.push((dir, path.to_string()));
-        }
-    }
-    Ok(out)
-}
-
-/// Where the container's cgroup goes in one hierarchy (pure: unit-tested).
-pub fn resolve(mount: &Path, own: &str, cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
-    let rel = match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
-        Some(p) if p.is_absolute() => p.to_path_buf(),
-        Some(p) => Path::new(own).join(p),
-        None => Path::new(own).join(id),
-    };
-    let clean = crate::rootfs::plan::clean_dest(&rel);
-    if clean.as_os_str().is_empty() {
-        bail!(
-            "linux.cgroupsPath {:?}: resolves to a hierarchy root",
-            cgroups_path.unwrap_or(Path::new(""))
-        );
-    }
-    Ok(mount.join(clean))
+/// The host's layout, read once per process.
+pub fn host_layout() -> Result<&'static layout::Layout> {
+    static L: OnceLock<std::result::Result<layout::Layout, String>> = OnceLock::new();
+    L.get_or_init(|| layout::detect().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("cgroups: {e}"))
 }
 
 /// Works out the container's directories, and which of them ruse will create, without
 /// touching anything, so they can be recorded before they exist.
-pub fn plan(id: &str, cgroups_path: Option<&Path>) -> Result<Cgroup> {
-    let unified = is_unified();
+pub fn plan(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let l = host_layout()?;
     let mut cg = Cgroup {
-        unified,
+        rdt: linux
+            .and_then(|l| l.intel_rdt().as_ref())
+            .map(|r| crate::intelrdt::plan(id, r)),
         ..Default::default()
     };
-    for (mount, own) in hierarchies(unified)? {
-        let dir = resolve(&mount, &own, cgroups_path, id)?;
-        let mut missing: Vec<PathBuf> = dir
+    for h in &l.hierarchies {
+        let path = layout::resolve(h, l.mode, cgroups_path, id)?;
+        let mut missing: Vec<PathBuf> = path
             .ancestors()
             .take_while(|d| !d.exists())
             .map(Path::to_path_buf)
             .collect();
         missing.reverse();
         cg.created.extend(missing);
-        cg.dirs.push(dir);
+        cg.dirs.push(Dir {
+            path,
+            mount: h.mount.clone(),
+            v2: h.v2,
+            controllers: h.controllers.clone(),
+        });
     }
     Ok(cg)
 }
 
+/// runtime-spec: `pids.limit` is optional and 0 is a real limit, but the Rust type reads a
+/// missing limit as 0: a `pids` object without a limit is dropped before parsing.
+pub fn drop_pids_without_limit(config: &mut serde_json::Value) {
+    if let Some(r) = config
+        .pointer_mut("/linux/resources")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        if r.get("pids").and_then(|p| p.get("limit")).is_none() {
+            r.remove("pids");
+        }
+    }
+}
+
+/// Checks `linux.resources` against this host before anything is touched (a dry plan).
+pub fn check(r: &LinuxResources) -> Result<()> {
+    let l = host_layout()?;
+    let mut cg = Cgroup::default();
+    for h in &l.hierarchies {
+        cg.dirs.push(Dir {
+            path: h.mount.join("ruse-check"),
+            mount: h.mount.clone(),
+            v2: h.v2,
+            controllers: h.controllers.clone(),
+        });
+    }
+    resources::plan(&cg, r, resources::Scope::Create).map(drop)
+}
+
 /// Creates the planned directories, applies `resources` and moves `pid` in. An existing
-/// cgroup that already has processes is refused, as runc does.
-pub fn setup(cg: &Cgroup, res: Option<&LinuxResources>, pid: i32) -> Result<()> {
-    for dir in &cg.dirs {
-        if !cg.created.contains(dir) {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            if !procs.trim().is_empty() {
-                bail!(
-                    "linux.cgroupsPath: cgroup {} already has processes",
-                    dir.display()
-                );
-            }
+/// cgroup that already has processes, or is frozen, is refused, as runc does.
+pub fn setup(cg: &Cgroup, linux: Option<&Linux>, pid: i32) -> Result<()> {
+    let res = linux.and_then(|l| l.resources().as_ref());
+    for d in cg.dirs.iter().filter(|d| !cg.created.contains(&d.path)) {
+        let mut procs = Vec::new();
+        files::procs_recursive(&d.path, &mut procs);
+        if !procs.is_empty() {
+            bail!(
+                "linux.cgroupsPath: cgroup {} already has processes",
+                d.path.display()
+            );
         }
     }
     for dir in &cg.created {
         files::create(dir)?;
     }
-    for (leaf, root) in cg.dirs.iter().zip(hierarchy_roots(cg)) {
-        files::populate_cpuset(&root, leaf)?;
-    }
-    if let Some(r) = res {
-        apply(cg, r)?;
-    }
-    for dir in &cg.dirs {
-        files::write(dir, "cgroup.procs", &pid.to_string())?;
-    }
-    Ok(())
-}
-
-/// The hierarchy mount of each leaf dir (the first path component under /sys/fs/cgroup).
-fn hierarchy_roots(cg: &Cgroup) -> Vec<PathBuf> {
-    cg.dirs
-        .iter()
-        .map(|d| {
-            match (
-                cg.unified,
-                d.strip_prefix(ROOT)
-                    .ok()
-                    .and_then(|r| r.components().next()),
-            ) {
-                (false, Some(c)) => Path::new(ROOT).join(c),
-                _ => PathBuf::from(ROOT),
-            }
-        })
-        .collect()
-}
-
-fn dir_of<'a>(cg: &'a Cgroup, controller: &str) -> Option<&'a Path> {
-    if cg.unified {
-        return cg.dirs.first().map(PathBuf::as_path);
-    }
-    cg.dirs.iter().map(PathBuf::as_path).find(|d| {
-        d.strip_prefix(ROOT)
-            .ok()
-            .and_then(|r| r.components().next())
-            .is_some_and(|c| {
-                c.as_os_str()
-                    .to_str()
-                    .is_some_and(|s| s.split(',').any(|x| x == controller))
-            })
-    })
-}
-
-fn apply(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
-    refuse_unsupported(r)?;
-    let need = |ctrl: &str| {
-        dir_of(cg, ctrl).with_context(|| {
-            format!("linux.resources: the {ctrl} controller is not available on this host")
-        })
-    };
-    if let Some(p) = r.pids() {
-        let v = if p.limit() <= 0 {
-            "max".to_string()
+    let empty = LinuxResources::default();
+    let r = res.unwrap_or(&empty);
+    let pure_v2 = cg.dirs.iter().all(|d| d.v2);
+    let wanted = resources::v2_controllers(cg, r);
+    for d in &cg.dirs {
+        if d.v2 {
+            // On a pure v2 host every controller is delegated, so stats see them all.
+            files::enable_controllers(
+                &d.mount,
+                &d.path,
+                if pure_v2 { &d.controllers } else { &wanted },
+            );
         } else {
-            p.limit().to_string()
-        };
-        files::write(need("pids")?, "pids.max", &v).context("linux.resources.pids.limit")?;
-    }
-    if let Some(limit) = r.memory().as_ref().and_then(|m| m.limit()) {
-        let (file, v) = match (cg.unified, limit) {
-            (true, l) if l < 0 => ("memory.max", "max".to_string()),
-            (true, l) => ("memory.max", l.to_string()),
-            (false, l) => ("memory.limit_in_bytes", l.to_string()),
-        };
-        files::write(need("memory")?, file, &v).context("linux.resources.memory.limit")?;
-    }
-    if let Some(cpu) = r.cpu() {
-        files::cpu(need("cpu")?, cg.unified, cpu)?;
-    }
-    let devices = r.devices().as_deref().unwrap_or_default();
-    if !devices.is_empty() {
-        if cg.unified {
-            return Err(crate::errors::not_supported(
-                "linux.resources.devices on cgroup v2 (needs the eBPF device filter)",
-            ));
-        }
-        apply_devices_v1(need("devices")?, devices)?;
-    }
-    Ok(())
-}
-
-/// Refuses, before anything is touched, the resources ruse cannot apply yet.
-pub fn check(r: &LinuxResources) -> Result<()> {
-    refuse_unsupported(r)
-}
-
-fn refuse_unsupported(r: &LinuxResources) -> Result<()> {
-    let v = serde_json::to_value(r)?;
-    for (k, val) in v.as_object().into_iter().flatten() {
-        let supported = match k.as_str() {
-            "devices" | "pids" => true,
-            "memory" => val
-                .as_object()
-                .is_some_and(|m| m.keys().all(|k| k == "limit")),
-            "cpu" => val.as_object().is_some_and(|m| {
-                m.keys()
-                    .all(|k| k == "shares" || k == "quota" || k == "period")
-            }),
-            _ => val.is_null() || val.as_array().is_some_and(|a| a.is_empty()),
-        };
-        if !supported {
-            return Err(crate::errors::not_supported(format!("linux.resources.{k} (only devices, pids, memory.limit and cpu shares/quota/period so far)")));
+            files::populate_cpuset(&d.mount, &d.path)?;
         }
     }
+    freeze::refuse_frozen(cg)?;
+    resources::apply(&resources::plan(cg, r, resources::Scope::Create)?)?;
+    join(cg, pid)?;
+    if let (Some(g), Some(rdt)) = (&cg.rdt, linux.and_then(|l| l.intel_rdt().as_ref())) {
+        crate::intelrdt::setup(g, rdt, pid)?;
+    }
     Ok(())
 }
 
-/// The devices every container needs, allowed after the config's rules, as runc does.
-const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-    "c 10:200 rwm",
-];
-
-/// The text of one v1 rule (`c 1:3 rwm`), pure.
-pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
-    let typ = d
-        .typ()
-        .map(|t| t.as_str().to_string())
-        .unwrap_or_else(|| "a".into());
-    let num = |n: Option<i64>| {
-        n.filter(|n| *n >= 0)
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "*".into())
-    };
-    let access = d.access().clone().unwrap_or_else(|| "rwm".into());
-    format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
+/// Moves `pid` into every directory of the container (init at create, processes at exec).
+pub fn join(cg: &Cgroup, pid: i32) -> Result<()> {
+    for d in &cg.dirs {
+        files::write(&d.path, "cgroup.procs", &pid.to_string())
+            .with_context(|| format!("move pid {pid} into cgroup {}", d.path.display()))?;
+    }
+    Ok(())
 }
 
-fn apply_devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    for (i, d) in rules.iter().enumerate() {
-        let file = if d.allow() {
-            "devices.allow"
+/// Every process of the container (its cgroups and any it made below them).
+pub fn pids(cg: &Cgroup) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Some(d) = cg.dirs.iter().find(|d| d.v2).or(cg.dirs.first()) {
+        files::procs_recursive(&d.path, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Sends `sig` to every process of the container. SIGKILL goes through v2's `cgroup.kill`,
+/// which no fork can race; otherwise the cgroup is frozen while its pids are read and
+/// signalled (as runc does), and restored to its previous freezer state afterwards.
+/// `to_init` signals init through its pidfd, so a reused pid is never hit.
+pub fn signal_all(
+    cg: &Cgroup,
+    sig: i32,
+    init: i32,
+    to_init: &dyn Fn(i32) -> Result<()>,
+) -> Result<()> {
+    if sig == libc::SIGKILL {
+        if let Some(d) = cg
+            .dirs
+            .iter()
+            .find(|d| d.v2 && d.path.join("cgroup.kill").exists())
+        {
+            return files::write(&d.path, "cgroup.kill", "1");
+        }
+    }
+    let was = freeze::state(cg);
+    let froze = was == freeze::Freezer::Thawed && freeze::set(cg, true).is_ok();
+    let mut res = Ok(());
+    for pid in pids(cg) {
+        let r = if pid == init {
+            to_init(sig)
         } else {
-            "devices.deny"
+            crate::sys::process::kill(pid, sig)
+                .or_else(|e| {
+                    if e.raw_os_error() == Some(libc::ESRCH) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .with_context(|| format!("signal {sig} to pid {pid}"))
         };
-        files::write(dir, file, &device_rule(d))
-            .with_context(|| format!("linux.resources.devices[{i}]"))?;
+        if res.is_ok() {
+            res = r;
+        }
     }
-    for rule in DEFAULT_ALLOWED {
-        files::write(dir, "devices.allow", rule).context("default device rules")?;
+    if froze || (sig == libc::SIGKILL && was == freeze::Freezer::Frozen) {
+        freeze::set(cg, false)?;
     }
-    Ok(())
+    res
 }
 
 impl Cgroup {
-    /// Removes the directories (they must be empty of processes); retried briefly because a
-    /// killed process leaves its cgroup only once reaped.
-    pub fn remove(&self) {
+    /// Removes the directories ruse made, children first. The container's own directories
+    /// go with any cgroups the container made inside them; a parent ruse made is removed
+    /// only once empty, since later containers may share it (a pod's cgroup). A process
+    /// that was just killed leaves its cgroup only once reaped: EBUSY is retried for ~2 s.
+    pub fn remove(&self) -> Result<()> {
+        let mut res = Ok(());
         for dir in self.created.iter().rev() {
-            for attempt in 0..100 {
+            let r = if self.dirs.iter().any(|d| &d.path == dir) {
+                remove_tree(dir)
+            } else {
                 match std::fs::remove_dir(dir) {
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 99 => {
-                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    Err(e)
+                        if e.kind() != std::io::ErrorKind::NotFound
+                            && e.raw_os_error() != Some(libc::EBUSY)
+                            && e.raw_os_error() != Some(libc::ENOTEMPTY) =>
+                    {
+                        Err(e).with_context(|| format!("remove cgroup {}", dir.display()))
                     }
-                    _ => break,
+                    _ => Ok(()),
                 }
+            };
+            if let Err(e) = r {
+                res = res.and(Err(e));
             }
         }
+        if let Some(g) = &self.rdt {
+            res = res.and(g.remove());
+        }
+        res
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_rules() {
-        let m = Path::new("/sys/fs/cgroup/memory");
-        assert_eq!(
-            resolve(m, "/a/b", None, "c1").unwrap(),
-            PathBuf::from("/sys/fs/cgroup/memory/a/b/c1")
-        );
-        assert_eq!(
-            resolve(m, "/a", Some(Path::new("x/y")), "c1").unwrap(),
-            PathBuf::from("/sys/fs/cgroup/memory/a/x/y")
-        );
-        assert_eq!(
-            resolve(m, "/a", Some(Path::new("/x")), "c1").unwrap(),
-            PathBuf::from("/sys/fs/cgroup/memory/x")
-        );
-        assert_eq!(
-            resolve(m, "/", Some(Path::new("/../../etc")), "c1").unwrap(),
-            PathBuf::from("/sys/fs/cgroup/memory/etc")
-        );
-        assert!(resolve(m, "/", Some(Path::new("/")), "c1").is_err());
+fn remove_tree(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path())?;
+        }
     }
-
-    #[test]
-    fn device_rules() {
-        let d: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":false,"access":"rwm"}"#).unwrap();
-        assert_eq!(device_rule(&d), "a *:* rwm");
-        let d: LinuxDeviceCgroup =
-            serde_json::from_str(r#"{"allow":true,"type":"c","major":1,"minor":3,"access":"r"}"#)
-                .unwrap();
-        assert_eq!(device_rule(&d), "c 1:3 r");
+    let mut nap = std::time::Duration::from_millis(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 12 => {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(std::time::Duration::from_millis(500));
+            }
+            Err(e) => return Err(e).with_context(|| format!("remove cgroup {}", dir.display())),
+        }
     }
 }

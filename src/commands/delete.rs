@@ -1,12 +1,14 @@
-//! `ruse delete`: remove a stopped container; `--force` kills it first; poststop hooks last.
+//! `ruse delete`: remove a stopped container; `--force` kills it first; its cgroup goes once
+//! every process in it is gone; poststop hooks last.
 
 use super::Globals;
 use crate::container::{Container, Lock};
 use crate::errors::RuseError;
-use crate::state::Status;
+use crate::state::{Facts, Status};
 use crate::sys::process as sp;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     let c = match Container::open(&g.root, id, Lock::Exclusive) {
@@ -24,7 +26,8 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
             .ok()
             .and_then(|b| serde_json::from_slice::<crate::cgroups::Cgroup>(&b).ok())
         {
-            cg.remove();
+            empty_cgroup(&cg)?;
+            cg.remove()?;
         }
         if let Some(plan) = crate::net::recorded(&c.dir) {
             teardown_network(g, id, &plan);
@@ -38,7 +41,10 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         }
         kill_and_wait(&f)?;
     }
-    f.cgroup.remove();
+    // Init is gone; processes left in the cgroup (no pid namespace of its own) go too, as
+    // runc's destroy does, so the directories can be removed.
+    empty_cgroup(&f.cgroup)?;
+    f.cgroup.remove()?;
     if let Ok(plan) = crate::net::plan(&f.config, true) {
         teardown_network(g, id, &plan);
     }
@@ -63,13 +69,13 @@ fn teardown_network(g: &Globals, id: &str, plan: &crate::net::Plan) {
 }
 
 /// SIGKILL the whole container and wait (bounded) until init is gone.
-pub fn kill_and_wait(f: &crate::state::Facts) -> Result<()> {
+pub fn kill_and_wait(f: &Facts) -> Result<()> {
     let Some(pidfd) = super::kill::init_pidfd(f)? else {
         return Ok(());
     };
-    let own_ns = super::kill::signal_all(f, libc::SIGKILL);
-    if own_ns.is_err() {
+    if super::kill::signal_all(f, libc::SIGKILL).is_err() {
         let _ = sp::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), libc::SIGKILL);
+        let _ = crate::cgroups::freeze::thaw_if_frozen(&f.cgroup);
     }
     // A pidfd polls readable once its process has exited.
     let ready = sp::poll_read(&[pidfd.as_raw_fd()], 10_000)?;
@@ -78,6 +84,27 @@ pub fn kill_and_wait(f: &crate::state::Facts) -> Result<()> {
             "container init (pid {}) did not die within 10s of SIGKILL",
             f.pid
         );
+    }
+    Ok(())
+}
+
+/// Kills what is left in the cgroup and waits (up to 10 s) until it is empty.
+fn empty_cgroup(cg: &crate::cgroups::Cgroup) -> Result<()> {
+    if cg.dirs.is_empty() || crate::cgroups::pids(cg).is_empty() {
+        return Ok(());
+    }
+    let none = |_: i32| Ok(());
+    crate::cgroups::signal_all(cg, libc::SIGKILL, 0, &none)
+        .context("kill what is left in the cgroup")?;
+    let end = Instant::now() + Duration::from_secs(10);
+    while !crate::cgroups::pids(cg).is_empty() {
+        if Instant::now() > end {
+            bail!(
+                "processes {:?} are still in the container's cgroup 10s after SIGKILL",
+                crate::cgroups::pids(cg)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
 }

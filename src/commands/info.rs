@@ -193,11 +193,11 @@ pub fn features() -> Result<()> {
         "linux": {
             "namespaces": ns,
             "capabilities": crate::caps::all_names(),
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": {"enabled": false},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": false}},
             "netDevices": {"enabled": true}
         },

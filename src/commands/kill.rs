@@ -1,5 +1,6 @@
 //! `ruse kill`: signal init through a pidfd checked against the saved start time, so a
-//! reused pid is never signalled.
+//! reused pid is never signalled; `--all`, and SIGKILL of a container sharing the host's pid
+//! namespace, reach every process of its cgroup.
 
 use super::Globals;
 use crate::container::{Container, Lock};
@@ -16,12 +17,19 @@ pub fn kill(g: &Globals, id: &str, signal: Option<&str>, all: bool) -> Result<()
     if f.status(&c.dir) == Status::Stopped {
         return Err(RuseError::WrongStatus("kill", "stopped").into());
     }
-    if all {
+    // Without its own pid namespace, init's death does not take the other processes along:
+    // SIGKILL must reach them all (runc does the same).
+    if all || (sig == libc::SIGKILL && !own_pid_ns(&f)) {
         return signal_all(&f, sig);
     }
     let pidfd = init_pidfd(&f)?.ok_or(RuseError::WrongStatus("kill", "stopped"))?;
     sp::pidfd_send_signal(pidfd.as_fd(), sig)
-        .with_context(|| format!("signal {sig} to pid {}", f.pid))
+        .with_context(|| format!("signal {sig} to pid {}", f.pid))?;
+    // A frozen process dies of SIGKILL only once thawed (cgroup v1).
+    if sig == libc::SIGKILL {
+        crate::cgroups::freeze::thaw_if_frozen(&f.cgroup)?;
+    }
+    Ok(())
 }
 
 /// A pidfd of init, or None when the pid now belongs to another process (or none).
@@ -41,32 +49,30 @@ fn pid_ns_inode(pid: i32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// Every process of the container's own pid namespace (without cgroups, the namespace is what
-/// bounds "all"; a container sharing the host's pid namespace cannot be told apart).
+/// True when init has a pid namespace of its own (not ours).
+pub fn own_pid_ns(f: &Facts) -> bool {
+    pid_ns_inode(f.pid).is_some_and(|ns| Some(ns) != pid_ns_inode(sp::getpid()))
+}
+
+/// Every process of the container: its cgroup bounds it exactly, with or without a pid
+/// namespace. Without cgroups only the container's own pid namespace can bound it.
 pub fn signal_all(f: &Facts, sig: i32) -> Result<()> {
-    if let Some(dir) = f.cgroup.dirs.first() {
-        // The cgroup bounds the container exactly, with or without a pid namespace.
-        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            if pid == f.pid {
-                if let Some(fd) = init_pidfd(f)? {
-                    let _ = sp::pidfd_send_signal(fd.as_fd(), sig);
-                }
-            } else {
-                let _ = sp::kill(pid, sig);
-            }
+    let to_init = |sig: i32| -> Result<()> {
+        if let Some(fd) = init_pidfd(f)? {
+            sp::pidfd_send_signal(fd.as_fd(), sig).context("signal init")?;
         }
-        return Ok(());
+        Ok(())
+    };
+    if !f.cgroup.dirs.is_empty() {
+        return crate::cgroups::signal_all(&f.cgroup, sig, f.pid, &to_init);
     }
     let Some(ns) = pid_ns_inode(f.pid) else {
         return Ok(());
     };
-    if Some(ns) == pid_ns_inode(sp::getpid()) {
+    if !own_pid_ns(f) {
         bail!("not supported: kill --all of a container without its own pid namespace (needs cgroups)");
     }
-    if let Some(fd) = init_pidfd(f)? {
-        sp::pidfd_send_signal(fd.as_fd(), sig).context("signal init")?;
-    }
+    to_init(sig)?;
     for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;

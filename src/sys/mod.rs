@@ -4,8 +4,10 @@
 //! create (`OwnedFd`). Callers add context. Each `unsafe` block states why it is sound.
 #![allow(unsafe_code)]
 
+pub mod bpf;
 pub mod fs;
 pub mod mount;
+pub mod notify;
 pub mod process;
 pub mod socket;
 

@@ -276,3 +276,4 @@ pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
     }
     out
 }
+pub mod cgroup;

@@ -1,0 +1,187 @@
+//! The statistics JSON of `events`, in runc's shape (`types/events.go`): Go's `omitempty`
+//! rules are kept, so zero numbers and empty lists vanish exactly where runc drops them, while
+//! structs and maps stay. Pure data.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+fn zero(v: &u64) -> bool {
+    *v == 0
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct Stats {
+    pub cpu: Cpu,
+    pub cpuset: CpuSet,
+    pub memory: Memory,
+    pub pids: Pids,
+    pub blkio: Blkio,
+    pub hugetlb: BTreeMap<String, Hugetlb>,
+    pub intel_rdt: IntelRdt,
+    /// runc fills this only for interfaces it created itself (never, for engines): null.
+    pub network_interfaces: Option<Vec<()>>,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct IntelRdt {}
+
+#[derive(Serialize, Default, Debug, Clone, Copy, PartialEq)]
+pub struct PsiData {
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+    pub total: u64,
+}
+
+#[derive(Serialize, Default, Debug, Clone, Copy, PartialEq)]
+pub struct Psi {
+    pub some: PsiData,
+    pub full: PsiData,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct CpuUsage {
+    #[serde(skip_serializing_if = "zero")]
+    pub total: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_kernel: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub percpu_user: Vec<u64>,
+    pub kernel: u64,
+    pub user: u64,
+}
+
+#[derive(Serialize, Default, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Throttling {
+    #[serde(skip_serializing_if = "zero")]
+    pub periods: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub throttled_periods: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub throttled_time: u64,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct Cpu {
+    pub usage: CpuUsage,
+    pub throttling: Throttling,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<Psi>,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct CpuSet {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
+    pub cpu_exclusive: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
+    pub mem_hardwall: u64,
+    pub mem_exclusive: u64,
+    pub memory_migrate: u64,
+    pub memory_spread_page: u64,
+    pub memory_spread_slab: u64,
+    pub memory_pressure: u64,
+    pub sched_load_balance: u64,
+    pub sched_relax_domain_level: i64,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct MemoryEntry {
+    pub limit: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub usage: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub max: u64,
+    pub failcnt: u64,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct Memory {
+    #[serde(skip_serializing_if = "zero")]
+    pub cache: u64,
+    pub usage: MemoryEntry,
+    pub swap: MemoryEntry,
+    pub kernel: MemoryEntry,
+    #[serde(rename = "kernelTCP")]
+    pub kernel_tcp: MemoryEntry,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub raw: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<Psi>,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct Pids {
+    #[serde(skip_serializing_if = "zero")]
+    pub current: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub limit: u64,
+}
+
+#[derive(Serialize, Default, Debug, Clone, PartialEq, Eq)]
+pub struct BlkioEntry {
+    #[serde(skip_serializing_if = "zero")]
+    pub major: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub minor: u64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub op: String,
+    #[serde(skip_serializing_if = "zero")]
+    pub value: u64,
+}
+
+#[derive(Serialize, Default, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct Blkio {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub io_service_bytes_recursive: Vec<BlkioEntry>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub io_serviced_recursive: Vec<BlkioEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<Psi>,
+}
+
+#[derive(Serialize, Default, Debug)]
+pub struct Hugetlb {
+    #[serde(skip_serializing_if = "zero")]
+    pub usage: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub max: u64,
+    pub failcnt: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_is_runcs() {
+        let mut s = Stats::default();
+        s.memory.usage.limit = 5;
+        s.hugetlb.insert("2MB".into(), Hugetlb::default());
+        let v = serde_json::to_value(&s).unwrap();
+        // Go's omitempty: zero numbers and empty lists vanish, structs and maps stay.
+        assert_eq!(
+            v["cpu"]["usage"],
+            serde_json::json!({"kernel": 0, "user": 0})
+        );
+        assert_eq!(v["cpu"]["throttling"], serde_json::json!({}));
+        assert_eq!(
+            v["memory"]["usage"],
+            serde_json::json!({"limit": 5, "failcnt": 0})
+        );
+        assert_eq!(
+            v["memory"]["kernelTCP"],
+            serde_json::json!({"limit": 0, "failcnt": 0})
+        );
+        assert_eq!(v["pids"], serde_json::json!({}));
+        assert_eq!(v["hugetlb"]["2MB"], serde_json::json!({"failcnt": 0}));
+        assert_eq!(v["intel_rdt"], serde_json::json!({}));
+        assert!(v["network_interfaces"].is_null());
+        assert!(v["cpuset"].get("cpus").is_none() && v["cpuset"]["cpu_exclusive"] == 0);
+    }
+}
