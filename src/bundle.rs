@@ -226,6 +226,9 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
             bail!("mounts[{i}].destination: empty");
         }
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            if !crate::rootfs::plan::is_bind(m) {
+                bail!("mounts[{i}].uidMappings/gidMappings: only a bind mount can be idmapped");
+            }
             return Err(not_supported(format!(
                 "mounts[{i}].uidMappings/gidMappings (idmapped mounts)"
             )));
