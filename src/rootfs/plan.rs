@@ -124,6 +124,11 @@ pub fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
+/// True for the files under /proc that may be mounted over (`dest` relative to the root).
+pub fn proc_allowed(dest: &Path) -> bool {
+    PROC_ALLOWED.iter().any(|a| dest == Path::new(a))
+}
+
 /// Checks one mount before anything is touched (called by bundle validation).
 pub fn check_mount(i: usize, m: &Mount) -> Result<()> {
     // Warned here, in the runtime, once: init plans the same mounts again later.
@@ -228,10 +233,7 @@ fn check_proc_dest(i: usize, dest: &Path, fstype: &str) -> Result<()> {
     if dest == Path::new("proc") && fstype != "proc" {
         bail!("mounts[{i}]: /proc must be a proc mount, not {fstype:?}");
     }
-    if dest.starts_with("proc")
-        && dest != Path::new("proc")
-        && !PROC_ALLOWED.iter().any(|a| dest == Path::new(a))
-    {
+    if dest.starts_with("proc") && dest != Path::new("proc") && !proc_allowed(dest) {
         bail!(
             "mounts[{i}]: {} cannot be mounted because it is inside /proc",
             Path::new("/").join(dest).display()
