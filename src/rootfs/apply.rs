@@ -212,10 +212,11 @@ pub fn mask(root: BorrowedFd, rel: &Path, null: BorrowedFd) -> Result<()> {
     move_mount(tree.as_fd(), target.as_fd()).with_context(|| format!("mask {}", show(rel)))
 }
 
-/// Opens the container's /dev/null and proves it is the real 1:3 character device.
+/// Opens the container's /dev/null and proves it is the real 1:3 character device. Symlinks
+/// inside the root may lead there (an image whose /dev is a symlink): what is mounted is this
+/// fd, checked by fstat, never a path, so where it came from does not matter.
 pub fn verified_null(root: BorrowedFd) -> Result<OwnedFd> {
-    let fd = open_nofollow(root, Path::new("dev/null"), libc::O_PATH)
-        .context("open /dev/null in the container")?;
+    let fd = open_path(root, Path::new("dev/null")).context("open /dev/null in the container")?;
     let st = fstat(fd.as_fd())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         bail!("/dev/null in the container is not the null device (1:3); refusing to mask paths with it");
