@@ -24,6 +24,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
             .ok()
             .and_then(|b| serde_json::from_slice::<crate::cgroups::Cgroup>(&b).ok())
         {
+            super::kill::kill_leftovers(&cg)?;
             cg.remove();
         }
         return c.remove();
@@ -35,6 +36,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         }
         kill_and_wait(&f)?;
     }
+    super::kill::kill_leftovers(&f.cgroup)?;
     f.cgroup.remove();
     c.remove()?;
     if let Some(h) = f.config.hooks() {

@@ -9,6 +9,7 @@ use crate::sys::process as sp;
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 pub fn kill(g: &Globals, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = crate::signal::parse(signal.unwrap_or("SIGTERM"))?;
@@ -41,21 +42,43 @@ fn pid_ns_inode(pid: i32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
+/// Every process in the container's cgroup, which bounds it exactly, with or without a pid
+/// namespace. Each pid is pinned with a pidfd and signalled only if it is still in the cgroup
+/// after that, so a process that exited and whose pid was reused meanwhile is never hit.
+fn signal_cgroup(dir: &Path, sig: i32) -> Result<()> {
+    let procs = || -> Vec<i32> {
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    let pinned: Vec<(i32, OwnedFd)> = procs()
+        .into_iter()
+        .filter_map(|pid| sp::pidfd_open(pid).ok().map(|fd| (pid, fd)))
+        .collect();
+    let still = procs();
+    for (_, fd) in pinned.iter().filter(|(pid, _)| still.contains(pid)) {
+        let _ = sp::pidfd_send_signal(fd.as_fd(), sig);
+    }
+    Ok(())
+}
+
+/// Kills what is left in the cgroup of a container whose init has exited (without a pid
+/// namespace of its own, its other processes outlive it), as runc does on delete, or whose
+/// create was killed; otherwise they would keep running and hold the cgroup.
+pub fn kill_leftovers(cg: &crate::cgroups::Cgroup) -> Result<()> {
+    match cg.dirs.first() {
+        Some(dir) => signal_cgroup(dir, libc::SIGKILL),
+        None => Ok(()),
+    }
+}
+
 /// Every process of the container's own pid namespace (without cgroups, the namespace is what
 /// bounds "all"; a container sharing the host's pid namespace cannot be told apart).
 pub fn signal_all(f: &Facts, sig: i32) -> Result<()> {
     if let Some(dir) = f.cgroup.dirs.first() {
-        // The cgroup bounds the container exactly, with or without a pid namespace.
-        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            if pid == f.pid {
-                if let Some(fd) = init_pidfd(f)? {
-                    let _ = sp::pidfd_send_signal(fd.as_fd(), sig);
-                }
-            } else {
-                let _ = sp::kill(pid, sig);
-            }
-        }
+        signal_cgroup(dir, sig)?;
         return Ok(());
     }
     let Some(ns) = pid_ns_inode(f.pid) else {
