@@ -496,21 +496,16 @@ fn racing_symlink_swaps_during_mounts() {
         return;
     }
     let runs = if stress() { 1000 } else { 200 };
-    let host = std::env::temp_dir().join(format!("ruse-race-marker-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&host);
+    let env = Env::new(&["true"]);
+    let host = env.dir.join("hostmarker");
     fs::create_dir_all(host.join("sub")).unwrap();
     fs::write(host.join("sentinel"), "host").unwrap();
     let before = tree(&host);
-    let sentinel = host.join("sentinel");
-    let env = Env::new(&[
-        "sh",
-        "-c",
-        &format!(
-            "test ! -e {} && test ! -e /proc/1/root{}",
-            sentinel.display(),
-            sentinel.display()
-        ),
-    ]);
+    let sentinel = host.join("sentinel").display().to_string();
+    env.edit(|c| {
+        let check = format!("test ! -e {sentinel} && test ! -e /proc/1/root{sentinel}");
+        c["process"]["args"] = json!(["sh", "-c", check]);
+    });
     let r = env.rootfs();
     fs::create_dir_all(r.join("race/mnt")).unwrap();
     std::os::unix::fs::symlink("/", r.join("swap-root")).unwrap();
@@ -623,7 +618,6 @@ fn racing_symlink_swaps_during_mounts() {
     assert!(ok > 0, "no container ever ran");
     assert_eq!(tree(&host), before, "the host marker directory changed");
     env.assert_clean("");
-    let _ = fs::remove_dir_all(&host);
 }
 
 // ---- 7. inheritable capabilities ----
@@ -712,7 +706,8 @@ fn host_dev_null_is_never_changed() {
         let _ = fs::remove_file(dev.join("null"));
         std::os::unix::fs::symlink(target, dev.join("null")).unwrap();
         let id = unique_id("hostnull");
-        let _ = env.run(&id);
+        let out = env.run(&id);
+        assert_eq!(out.status.code(), Some(0), "via {target}: {}", stderr(&out));
         env.assert_clean(&id);
         assert_eq!(facts(Path::new("/dev/null")), null, "via {target}");
     }
@@ -829,14 +824,30 @@ fn planted_symlinks_at_every_created_path_do_not_reach_the_host() {
             });
         }
         let id = unique_id("planted");
-        let _ = env.run(&id);
+        let out = env.run(&id);
+        // Refused cleanly: with masks, the /dev/null that is not 1:3; without, the cwd
+        // that is a symlink (as runc's MkdirAll).
+        let want = if masks {
+            "/dev/null"
+        } else {
+            "process.cwd /workdir"
+        };
+        assert_error(&format!("masks {masks}"), &out, &[want]);
         env.assert_clean(&id);
         assert_eq!(tree(&markers), before, "masks {masks}");
     }
-    // A terminal: /dev/console too.
-    env.edit(|c| c["process"]["terminal"] = json!(true));
+    // With a terminal (/dev/console) and a real /dev/pts for the pty (ruse opens the
+    // multiplexer without following symlinks), the container runs; the rest stays planted.
+    let pts = r.join("dev/pts");
+    fs::remove_file(&pts).unwrap();
+    fs::create_dir(&pts).unwrap();
+    env.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["cwd"] = json!("/");
+    });
     let id = unique_id("plantedtty");
-    let _ = env.run(&id);
+    let out = env.run(&id);
+    assert_eq!(out.status.code(), Some(0), "terminal: {}", stderr(&out));
     env.assert_clean(&id);
     assert_eq!(tree(&markers), before, "terminal");
     assert_eq!(facts(Path::new("/dev/null")), null);
