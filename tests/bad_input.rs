@@ -757,8 +757,8 @@ fn pid_file_that_cannot_be_written_undoes_the_create() {
     let b = env.bundle();
     let long = env.dir.join(format!("{}/pid", "p".repeat(300)));
     for (what, pid_file) in [
-        ("missing dir", env.dir.join("no/such/dir/pid")),
-        ("name too long", long),
+        ("No such file or directory", env.dir.join("no/such/dir/pid")),
+        ("File name too long", long),
     ] {
         let id = unique_id("pidfile");
         let out = env.ruse(&[
@@ -769,7 +769,7 @@ fn pid_file_that_cannot_be_written_undoes_the_create() {
             pid_file.to_str().unwrap(),
             &id,
         ]);
-        assert_error(what, &out, &["--pid-file"]);
+        assert_error(what, &out, &["--pid-file", what]);
         env.assert_clean(&id);
     }
 }
