@@ -585,7 +585,9 @@ fn racing_symlink_swaps_during_mounts() {
                         // A mount may fail when its path changes under it; that is fine if
                         // the error is clean. A container that sees the host exits 1 too, so
                         // it is told apart by its (empty) stderr.
-                        Some(1) if stderr(&out).starts_with("ruse: run ") => {}
+                        Some(1) if stderr(&out).starts_with("ruse: run ") => {
+                            eprintln!("clean failure: {}", stderr(&out).trim());
+                        }
                         _ => failures.lock().unwrap().push(format!("{id}: {out:?}")),
                     }
                     if env.root.join(&id).exists() || !common::cgroup_dirs_named(&id).is_empty() {
