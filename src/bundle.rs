@@ -72,6 +72,7 @@ fn check_root(dir: &Path, spec: &Spec) -> Result<PathBuf> {
     if root.path().as_os_str().is_empty() {
         bail!("root.path: empty");
     }
+    check_path("root.path", root.path())?;
     let rootfs = dir.join(root.path());
     let meta = std::fs::symlink_metadata(&rootfs)
         .with_context(|| format!("root.path {}", rootfs.display()))?;
@@ -98,6 +99,14 @@ fn validate(spec: &Spec) -> Result<()> {
     validate_process(spec)?;
     validate_hooks(spec)?;
     validate_mounts(spec)?;
+    for (field, name) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if name.as_deref().is_some_and(|n| n.contains('\0')) {
+            bail!("{field}: contains a NUL byte");
+        }
+    }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
         && !has_ns(spec, LinuxNamespaceType::Uts)
     {
@@ -136,6 +145,7 @@ fn validate_process(spec: &Spec) -> Result<()> {
     if !p.cwd().is_absolute() {
         bail!("process.cwd {:?}: must be an absolute path", p.cwd());
     }
+    check_path("process.cwd", p.cwd())?;
     if let Some(env) = p.env() {
         if let Some(bad) = env.iter().find(|e| !e.contains('=') || e.contains('\0')) {
             bail!("process.env {bad:?}: must be KEY=value without NUL");
@@ -201,8 +211,14 @@ fn validate_hooks(spec: &Spec) -> Result<()> {
     ];
     for (kind, list) in kinds {
         for (i, hook) in list.as_deref().unwrap_or_default().iter().enumerate() {
+            check_path(&format!("hooks.{kind}[{i}].path"), hook.path())?;
             if !hook.path().is_absolute() {
                 bail!("hooks.{kind}[{i}].path {:?}: must be absolute", hook.path());
+            }
+            for (what, list) in [("args", hook.args()), ("env", hook.env())] {
+                if list.iter().flatten().any(|a| a.contains('\0')) {
+                    bail!("hooks.{kind}[{i}].{what}: contains a NUL byte");
+                }
             }
             if hook.timeout().is_some_and(|t| t <= 0) {
                 bail!("hooks.{kind}[{i}].timeout: must be greater than zero");
@@ -236,6 +252,9 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
             bail!("mounts[{i}].destination: empty");
         }
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            if !crate::rootfs::plan::is_bind(m) {
+                bail!("mounts[{i}].uidMappings/gidMappings: only a bind mount can be idmapped");
+            }
             return Err(not_supported(format!(
                 "mounts[{i}].uidMappings/gidMappings (idmapped mounts)"
             )));
@@ -261,6 +280,12 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         if !types.insert(ns.typ()) {
             bail!("linux.namespaces: {} listed twice", ns.typ());
         }
+        if let Some(p) = ns.path() {
+            check_path(&format!("linux.namespaces {} path", ns.typ()), p)?;
+        }
+    }
+    if let Some(p) = linux.cgroups_path() {
+        check_path("linux.cgroupsPath", p)?;
     }
     let userns = has_ns(spec, LinuxNamespaceType::User);
     check_maps("linux.uidMappings", linux.uid_mappings().as_deref(), userns)?;
@@ -312,7 +337,8 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             .ok_or_else(|| anyhow!("linux.rootfsPropagation {p:?}: unknown"))?;
     }
     for d in linux.devices().as_deref().unwrap_or_default() {
-        if !d.path().is_absolute() || d.path().as_os_str().as_encoded_bytes().contains(&0) {
+        check_path("linux.devices path", d.path())?;
+        if !d.path().is_absolute() {
             bail!(
                 "linux.devices {}: path must be absolute",
                 d.path().display()
@@ -333,6 +359,19 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         if k != "monotonic" && k != "boottime" {
             bail!("linux.timeOffsets {k:?}: only monotonic and boottime can be offset");
         }
+    }
+    Ok(())
+}
+
+/// A path field the kernel will see: a NUL byte would cut it short (and print raw in
+/// messages), and the kernel refuses paths of PATH_MAX bytes or more.
+fn check_path(field: &str, p: &Path) -> Result<()> {
+    let b = p.as_os_str().as_encoded_bytes();
+    if b.contains(&0) {
+        bail!("{field}: contains a NUL byte");
+    }
+    if b.len() >= libc::PATH_MAX as usize {
+        bail!("{field}: {} bytes, longer than PATH_MAX", b.len());
     }
     Ok(())
 }

@@ -39,3 +39,33 @@ impl std::error::Error for RuseError {}
 pub fn not_supported(what: impl Into<String>) -> anyhow::Error {
     RuseError::NotSupported(what.into()).into()
 }
+
+/// An OS error as Go prints it ("no such file or directory"), for the messages engines match
+/// verbatim (runc's `exec …` errors); other errors keep Rust's "… (os error N)" form.
+pub fn go_os_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let bare = match text.rfind(" (os error ") {
+        Some(i) if e.raw_os_error().is_some() => &text[..i],
+        _ => &text,
+    };
+    let mut c = bare.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_style_os_errors() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(go_os_text(&e), "no such file or directory");
+        let e = std::io::Error::from_raw_os_error(libc::ENOEXEC);
+        assert_eq!(go_os_text(&e), "exec format error");
+        let e = std::io::Error::other("Custom");
+        assert_eq!(go_os_text(&e), "custom");
+    }
+}

@@ -31,7 +31,11 @@ pub fn init(path: Option<&Path>, json: bool, debug: bool) {
 fn emit(level: &str, msg: &str, to_stderr: bool) {
     let sink = SINK.get();
     if to_stderr {
-        eprintln!("ruse: {msg}");
+        // Only errors go bare: "ruse: <verb> <id>: <error>" is the one line callers parse.
+        match level {
+            "error" => eprintln!("ruse: {msg}"),
+            _ => eprintln!("ruse: {level}: {msg}"),
+        }
     }
     let Some(Sink {
         file: Some(f),

@@ -52,6 +52,10 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             let prefix = match id {
+                // An over-long (invalid) id is shortened; the error itself says why.
+                Some(id) if id.len() > 64 => {
+                    format!("{verb} {}…: ", id.chars().take(64).collect::<String>())
+                }
                 Some(id) => format!("{verb} {id}: "),
                 None if !verb.is_empty() => format!("{verb}: "),
                 None => String::new(),

@@ -62,6 +62,8 @@ pub fn run(g: &Globals, a: &RunArgs) -> Result<i32> {
         if let Err(e) = super::delete::delete(g, &ca.id, true) {
             crate::log::warn(&format!("delete after exit: {e:#}"));
         }
+        // The leftovers delete killed were our children (we are their subreaper).
+        reap(-1)?;
     }
     Ok(status)
 }

@@ -13,6 +13,12 @@ use std::os::fd::AsFd;
 
 /// Entry point; never returns. Errors go to the parent (or to `start`) as text.
 pub fn main(fd: i32) -> ! {
+    // First of all: nothing in the container may ptrace init or open its /proc/<pid>/fd and
+    // mem while it holds the runtime's fds (CVE-2016-9962). The execve of the user's program
+    // makes it dumpable again.
+    if sp::prctl(libc::PR_SET_DUMPABLE, 0, 0).is_err() {
+        std::process::exit(1);
+    }
     let chan = match crate::sys::adopt_fd(fd) {
         Ok(fd) => Channel(fd),
         Err(_) => std::process::exit(1),

@@ -175,26 +175,39 @@ impl Exec {
             return anyhow!("reset signals: {e}");
         }
         let e = sp::execve(&self.path, &self.argv, &self.env);
-        anyhow!("exec {:?}: {e}", self.path)
+        // runc's wording: `exec /x.sh: no such file or directory` (e.g. a bad `#!` line).
+        anyhow!(
+            "exec {}: {}",
+            self.path.to_string_lossy(),
+            crate::errors::go_os_text(&e)
+        )
     }
 }
 
-/// Go's exec.LookPath over the container's PATH, with runc's error wording.
+/// Go's exec.LookPath over the container's PATH, with runc's error wording (engines map
+/// "no such file or directory" and "executable file not found" to exit code 127 and
+/// "permission denied" to 126).
 fn find_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let executable = |p: &Path| {
-        std::fs::metadata(p)
-            .map(|m| {
-                m.is_file()
-                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
-            })
-            .unwrap_or(false)
+    // As Go (before 1.20, as runc 1.1): a directory or a file without any x bit is a
+    // permission error.
+    let check = |p: &Path| -> std::io::Result<()> {
+        let m = std::fs::metadata(p)?;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&m.permissions());
+        if m.is_dir() || mode & 0o111 == 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(())
     };
+    let go = crate::errors::go_os_text;
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
-        if !executable(&p) {
-            bail!("exec: {arg0:?}: stat {arg0}: no such file or directory (or not executable)");
-        }
-        return Ok(p);
+        return match check(&p) {
+            Ok(()) => Ok(p),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                bail!("exec: {arg0:?}: {}", go(&e))
+            }
+            Err(e) => bail!("exec: {arg0:?}: stat {arg0}: {}", go(&e)),
+        };
     }
     let path = env
         .iter()
@@ -203,7 +216,7 @@ fn find_program(arg0: &str, env: &[String]) -> Result<PathBuf> {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let cand = Path::new(dir).join(arg0);
-        if executable(&cand) {
+        if check(&cand).is_ok() {
             return Ok(cand);
         }
     }
@@ -379,5 +392,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("executable file not found in $PATH"), "{e}");
+        let e = find_program("/etc", &env).unwrap_err().to_string();
+        assert_eq!(e, "exec: \"/etc\": permission denied");
+        let e = find_program("/no/such", &env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
     }
 }

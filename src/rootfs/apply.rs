@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 pub fn mount(root: BorrowedFd, op: &MountOp) -> Result<()> {
     let what = describe(op);
@@ -33,6 +34,7 @@ pub fn mount(root: BorrowedFd, op: &MountOp) -> Result<()> {
     };
     set_attrs(tree.as_fd(), op).with_context(|| what.clone())?;
     let target = destination(root, op, is_file).with_context(|| what.clone())?;
+    not_into_proc(target.as_fd(), op).with_context(|| what.clone())?;
     move_mount(tree.as_fd(), target.as_fd()).with_context(|| what.clone())?;
     propagate(root, op).with_context(|| what.clone())
 }
@@ -84,6 +86,24 @@ fn destination(root: BorrowedFd, op: &MountOp, is_file: bool) -> Result<OwnedFd>
         }
     }
     ensure(root, &op.dest, is_file)
+}
+
+/// The lexical check of `plan` cannot see symlinks: a destination that *resolves* into a
+/// procfs (`/p/sys` with `/p -> /proc`) is refused too, unless it is the allow-list's
+/// (CVE-2019-19921: a mount over /proc/self/attr redirects LSM writes).
+fn not_into_proc(target: BorrowedFd, op: &MountOp) -> Result<()> {
+    let proc_on_proc = matches!(&op.kind, Kind::Fs { fstype, .. } if fstype == "proc")
+        && op.dest == Path::new("proc");
+    if proc_on_proc || super::plan::proc_allowed(&op.dest) {
+        return Ok(());
+    }
+    if crate::sys::fs::fstatfs_type(target)? == PROC_SUPER_MAGIC {
+        bail!(
+            "{} resolves inside /proc: only a procfs, or an allow-listed file, may be mounted there",
+            show(&op.dest)
+        );
+    }
+    Ok(())
 }
 
 fn propagate(root: BorrowedFd, op: &MountOp) -> Result<()> {
@@ -195,10 +215,11 @@ pub fn mask(root: BorrowedFd, rel: &Path, null: BorrowedFd) -> Result<()> {
     move_mount(tree.as_fd(), target.as_fd()).with_context(|| format!("mask {}", show(rel)))
 }
 
-/// Opens the container's /dev/null and proves it is the real 1:3 character device.
+/// Opens the container's /dev/null and proves it is the real 1:3 character device. Symlinks
+/// inside the root may lead there (an image whose /dev is a symlink): what is mounted is this
+/// fd, checked by fstat, never a path, so where it came from does not matter.
 pub fn verified_null(root: BorrowedFd) -> Result<OwnedFd> {
-    let fd = open_nofollow(root, Path::new("dev/null"), libc::O_PATH)
-        .context("open /dev/null in the container")?;
+    let fd = open_path(root, Path::new("dev/null")).context("open /dev/null in the container")?;
     let st = fstat(fd.as_fd())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         bail!("/dev/null in the container is not the null device (1:3); refusing to mask paths with it");

@@ -72,7 +72,9 @@ pub fn create(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && in_userns => return bind_host(root, n),
         Err(e) => return Err(e).with_context(|| format!("mknod {}", show(&n.rel))),
     }
-    let fd = open_nofollow(root, &n.rel, libc::O_PATH)
+    // The node just made, by its name in the directory it was made in (which may have been
+    // reached through symlinks inside the root); never through a symlink swapped in since.
+    let fd = open_nofollow(dir.as_fd(), name, libc::O_PATH)
         .with_context(|| format!("open {}", show(&n.rel)))?;
     fchown_fd(fd.as_fd(), n.uid, n.gid).with_context(|| format!("chown {}", show(&n.rel)))?;
     Ok(())

@@ -75,7 +75,7 @@ pub fn prepare(o: &Options) -> Result<Prepared> {
         .enumerate()
     {
         let op = plan::op(i, mnt, o.bundle)?;
-        apply::mount(r, &op)?;
+        apply::mount(r, &op).with_context(|| format!("mounts[{i}]"))?;
     }
     let linux = o.spec.linux().as_ref();
     for n in devices::default_nodes() {

@@ -114,8 +114,31 @@ const PROC_ALLOWED: &[&str] = &[
     "proc/sys/kernel/ns_last_pid",
 ];
 
+/// A bind mount: type `bind`, or a `bind`/`rbind` option.
+pub fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// True for the files under /proc that may be mounted over (`dest` relative to the root).
+pub fn proc_allowed(dest: &Path) -> bool {
+    PROC_ALLOWED.iter().any(|a| dest == Path::new(a))
+}
+
 /// Checks one mount before anything is touched (called by bundle validation).
 pub fn check_mount(i: usize, m: &Mount) -> Result<()> {
+    // Warned here, in the runtime, once: init plans the same mounts again later.
+    if !m.destination().is_absolute() {
+        crate::log::warn(&format!(
+            "mounts[{i}].destination {:?} is relative: treated as /{}",
+            m.destination(),
+            clean_dest(m.destination()).display()
+        ));
+    }
     op(i, m, Path::new("/")).map(drop)
 }
 
@@ -137,6 +160,10 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
         } else if let Some(a) = w.strip_prefix('r').and_then(attr_word) {
             add(&mut rattr, a);
         } else if matches!(w, "idmap" | "ridmap") {
+            // The kernel can only idmap a bind mount (config.md "Mounts"); say so first.
+            if !is_bind(m) {
+                bail!("mounts[{i}].options {w:?}: only a bind mount can be idmapped");
+            }
             return Err(not_supported(format!(
                 "mounts[{i}].options {w:?} (idmapped mounts)"
             )));
@@ -160,18 +187,11 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
     let fstype = m.typ().clone().unwrap_or_default();
     bind |= fstype == "bind";
     let dest = clean_dest(m.destination());
-    if !m.destination().is_absolute() {
-        crate::log::warn(&format!(
-            "mounts[{i}].destination {:?} is relative: treated as /{}",
-            m.destination(),
-            dest.display()
-        ));
-    }
     let kind = if bind {
         if !data.is_empty() {
             bail!(
                 "mounts[{i}]: bind mount of {:?} cannot take filesystem data options {:?}",
-                m.source(),
+                m.source().clone().unwrap_or_default(),
                 data_string(&data)
             );
         }
@@ -213,10 +233,7 @@ fn check_proc_dest(i: usize, dest: &Path, fstype: &str) -> Result<()> {
     if dest == Path::new("proc") && fstype != "proc" {
         bail!("mounts[{i}]: /proc must be a proc mount, not {fstype:?}");
     }
-    if dest.starts_with("proc")
-        && dest != Path::new("proc")
-        && !PROC_ALLOWED.iter().any(|a| dest == Path::new(a))
-    {
+    if dest.starts_with("proc") && dest != Path::new("proc") && !proc_allowed(dest) {
         bail!(
             "mounts[{i}]: {} cannot be mounted because it is inside /proc",
             Path::new("/").join(dest).display()
@@ -295,6 +312,8 @@ mod tests {
         assert!(m(r#"{"destination":"/proc/uptime","source":"/x","options":["bind"]}"#).is_ok());
         let e = m(r#"{"destination":"/x","source":"/y","options":["bind","idmap"]}"#).unwrap_err();
         assert!(e.to_string().contains("not supported"), "{e}");
+        let e = m(r#"{"destination":"/x","type":"tmpfs","options":["idmap"]}"#).unwrap_err();
+        assert!(e.to_string().contains("only a bind mount"), "{e}");
         assert!(m(r#"{"destination":"/x"}"#).is_err());
     }
 

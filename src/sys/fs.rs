@@ -68,6 +68,24 @@ pub fn symlinkat(target: &Path, dir: BorrowedFd, name: &Path) -> io::Result<()> 
     cvt(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) }).map(drop)
 }
 
+/// The target of the symlink `name` in `dir`; EINVAL when it is not a symlink.
+pub fn readlinkat(dir: BorrowedFd, name: &Path) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let c = cstr(name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: valid fd and C string; `buf` is writable for the length passed.
+    let n = cvt(unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+        )
+    })?;
+    buf.truncate(n as usize);
+    Ok(std::ffi::OsString::from_vec(buf).into())
+}
+
 /// Creates an empty regular file `name` in `dir` without following a symlink at `name`.
 pub fn create_file_at(dir: BorrowedFd, name: &Path, mode: u32) -> io::Result<()> {
     let c = cstr(name)?;

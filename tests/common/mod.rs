@@ -49,8 +49,8 @@ pub fn unique_id(tag: &str) -> String {
 pub struct Env {
     pub dir: PathBuf,
     pub root: PathBuf,
-    /// Host mountinfo line count when the env was made (nothing may be left mounted).
-    mounts_before: usize,
+    /// Host mount points when the env was made (nothing may be left mounted).
+    mounts_before: Vec<String>,
 }
 
 impl Env {
@@ -87,7 +87,7 @@ impl Env {
         let env = Env {
             root: dir.join("state"),
             dir,
-            mounts_before: mount_count(),
+            mounts_before: mount_points(),
         };
         env.edit(|c| {
             c["process"]["terminal"] = false.into();
@@ -188,23 +188,42 @@ impl Env {
     }
 
     /// Asserts that no trace of container `id` is left: state dir, cgroup dirs, processes
-    /// whose root is in this bundle, and no new host mounts.
+    /// of this bundle (by root, or by a mount namespace holding its rootfs), and no new host
+    /// mounts on this env's paths or on `/`. (Mounts elsewhere may be other tests' doing:
+    /// the machine is shared.)
     pub fn assert_clean(&self, id: &str) {
         assert!(
-            !self.root.join(id).exists(),
+            id.is_empty() || !self.root.join(id).exists(),
             "state dir {} left behind",
             self.root.join(id).display()
         );
         let cg = cgroup_dirs_named(id);
         assert!(cg.is_empty(), "cgroups left behind: {cg:?}");
-        let procs = processes_rooted_in(&self.rootfs());
+        let procs = processes_of(&self.rootfs());
         assert!(procs.is_empty(), "processes left behind: {procs:?}");
-        let now = mount_count();
-        assert!(
-            now <= self.mounts_before,
-            "host mounts grew from {} to {now}",
-            self.mounts_before
-        );
+        let new = self.new_mounts();
+        assert!(new.is_empty(), "host mounts left behind: {new:?}");
+    }
+
+    /// Host mount points made since this env was, on its own paths or on `/`.
+    pub fn new_mounts(&self) -> Vec<String> {
+        let dir = self.dir.to_string_lossy().into_owned();
+        mount_points()
+            .into_iter()
+            .filter(|m| !self.mounts_before.contains(m))
+            .filter(|m| m == "/" || m.starts_with(&dir))
+            .collect()
+    }
+
+    /// Removes the entry of `mounts` whose destination is `dest` (e.g. to expose the image's
+    /// own `/dev`).
+    pub fn drop_mount(&self, dest: &str) {
+        self.edit(|c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != dest)
+        });
     }
 }
 
@@ -236,6 +255,16 @@ pub fn mount_count() -> usize {
         .count()
 }
 
+/// Mount points of the host (this process's mount namespace), one per mount, unescaped
+/// only as far as mountinfo's octal escapes go.
+pub fn mount_points() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect()
+}
+
 /// Every directory named `id` anywhere under /sys/fs/cgroup (depth-limited walk).
 pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, id: &str, depth: usize, out: &mut Vec<PathBuf>) {
@@ -264,10 +293,7 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
 /// Pids of processes whose root directory is `rootfs` (the container's processes).
 pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
+    for pid in all_pids() {
         if let Ok(r) = std::fs::read_link(format!("/proc/{pid}/root")) {
             if r == rootfs {
                 out.push(pid);
@@ -275,5 +301,59 @@ pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
         }
     }
     out
+}
+
+/// Pids of the container's processes: rooted in `rootfs`, or (an init that has not pivoted
+/// yet) in another mount namespace that has `rootfs` mounted.
+pub fn processes_of(rootfs: &Path) -> Vec<i32> {
+    let own_ns = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let needle = format!(" {} ", rootfs.display());
+    let mut out = Vec::new();
+    for pid in all_pids() {
+        if let Ok(r) = std::fs::read_link(format!("/proc/{pid}/root")) {
+            if r == rootfs {
+                out.push(pid);
+                continue;
+            }
+        }
+        let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+        if ns.is_none() || ns == own_ns {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+        if info.lines().any(|l| l.contains(&needle)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Every pid in /proc (processes may vanish while the caller looks at them).
+pub fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+/// Asserts the shape every runtime error must have: exit code 1, exactly one `ruse:` error
+/// line (warnings aside), no panic, and each of `wants` in that line.
+pub fn assert_error(what: &str, out: &Output, wants: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{what}: exit status; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "{what}: panic: {err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("ruse: warning") && !l.contains("level=warning"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{what}: one error line wanted: {err}");
+    for w in wants {
+        assert!(lines[0].contains(w), "{what}: {w:?} missing from: {err}");
+    }
 }
 pub mod cgroup;
