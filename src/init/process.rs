@@ -98,7 +98,9 @@ impl<'a> Process<'a> {
         }
         if let Some(adj) = p.oom_score_adj() {
             let proc_ = procfs()?;
-            let mut f = open_proc(&proc_, "self/oom_score_adj")?;
+            // /proc/self is a symlink, which open_proc refuses to follow: name our pid (the
+            // private procfs belongs to our pid namespace, so getpid is its name there).
+            let mut f = open_proc(&proc_, &format!("{}/oom_score_adj", sp::getpid()))?;
             f.write_all(adj.to_string().as_bytes())
                 .with_context(|| format!("process.oomScoreAdj {adj}"))?;
         }
