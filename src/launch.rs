@@ -127,7 +127,6 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         ns,
         no_pivot: req.no_pivot,
         no_new_keyring: req.no_new_keyring,
-        host_pid: pid,
         listen_fd: pass[1],
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,

@@ -139,7 +139,9 @@ fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
         return Ok(());
     };
     let ann = cfg.spec.annotations().clone().unwrap_or_default();
-    let mut state = crate::state::creating_state(&cfg.id, cfg.host_pid, &cfg.bundle, &ann);
+    // runtime.md "State": for hooks in the container namespace the pid is "the pid as seen by
+    // the container": ours, in the container's pid namespace.
+    let mut state = crate::state::creating_state(&cfg.id, sp::getpid(), &cfg.bundle, &ann);
     state["status"] = status.into();
     crate::hooks::run(kind, list, &state)
 }
