@@ -24,13 +24,15 @@ pub struct Request<'a> {
     pub preserve_fds: u32,
 }
 
-/// Init, cloned and set up, blocked on exec.sock. Dropping it without `disarm` kills it.
+/// Init, cloned and set up, blocked on exec.sock. Dropping it without `release` kills it.
 pub struct Launched {
     pub pid: i32,
     pub start_time: u64,
     pub cgroup: crate::cgroups::Cgroup,
     chan: Channel,
     armed: bool,
+    /// The poststop hooks and the state they get, run when a create fails after init exists.
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, serde_json::Value)>,
 }
 
 impl Launched {
@@ -54,6 +56,11 @@ impl Drop for Launched {
         if self.armed {
             kill_and_reap(self.pid);
             self.cgroup.remove();
+            // runtime.md lifecycle 3-5: a failed create stops the container and continues at
+            // step 12 (destroy) and 13 (poststop hooks, whose failures are only logged).
+            if let Some((hooks, state)) = &self.poststop {
+                hooks::run_warn("poststop", hooks, state);
+            }
         }
     }
 }
@@ -89,6 +96,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         cgroup: Default::default(),
         chan: Channel(ours),
         armed: true,
+        poststop: poststop_on_failure(&req, pid),
     };
     drop((theirs, listener, exe));
     if ns.new_user {
@@ -156,6 +164,21 @@ fn reap_status(pid: i32) -> String {
         Ok(Some((_, st))) => format!("exit status {}", sp::exit_code(st)),
         _ => "status unknown".into(),
     }
+}
+
+fn poststop_on_failure(
+    req: &Request,
+    pid: i32,
+) -> Option<(Vec<oci_spec::runtime::Hook>, serde_json::Value)> {
+    let spec = &req.bundle.spec;
+    let hooks = spec.hooks().as_ref()?.poststop().clone()?;
+    if hooks.is_empty() {
+        return None;
+    }
+    let ann = spec.annotations().clone().unwrap_or_default();
+    let mut state = crate::state::creating_state(req.id, pid, &req.bundle.dir, &ann);
+    state["status"] = "stopped".into();
+    Some((hooks, state))
 }
 
 #[allow(deprecated)]
