@@ -106,6 +106,8 @@ pub fn launch(mut req: Request) -> Result<Launched> {
             l.uid_mappings().as_deref().unwrap_or_default(),
             l.gid_mappings().as_deref().unwrap_or_default(),
         )?;
+        // The child waits for this before it execs init (see child_exec).
+        socket::send(launched.chan.0.as_fd(), b"m", &[]).context("signal id maps written")?;
     }
     let linux = spec.linux().as_ref();
     launched.cgroup =
@@ -230,7 +232,7 @@ fn clone_init(
     ];
     let res = sp::clone_fork(ns.clone_flags);
     if matches!(res, Ok(0)) {
-        child_exec(exe, pass, &argv);
+        child_exec(exe, pass, &argv, ns.new_user);
     }
     let restore = sp::setns(own_pid.as_fd(), libc::CLONE_NEWPID);
     if let Some(t) = &own_time {
@@ -248,8 +250,17 @@ fn clone_init(
 /// (In a new pid namespace getppid() is 0, so a parent that died before pdeathsig was armed
 /// is noticed by init as EOF on the channel instead.) Signals to a pid-namespace init are
 /// ignored, so failure exits rather than aborts.
-fn child_exec(exe: &OwnedFd, pass: &[RawFd], argv: &[CString]) -> ! {
+fn child_exec(exe: &OwnedFd, pass: &[RawFd], argv: &[CString], wait_for_maps: bool) -> ! {
     let _ = sp::set_pdeathsig(libc::SIGKILL);
+    if wait_for_maps {
+        // In a new user namespace we hold every capability but are still host root, which the
+        // maps do not map: an execve now would run init as an unmapped (non-root) uid and drop
+        // them all. Wait for the parent's one-packet go-ahead (EOF if it died: init then fails
+        // on EOF), then become root of the namespace, which keeps them across the execve.
+        let _ = sp::read(pass[0], &mut [0u8; 1]);
+        let _ = sp::setresgid(0);
+        let _ = sp::setresuid(0);
+    }
     for &fd in pass {
         let _ = sfs::set_cloexec(fd, false);
     }
