@@ -251,6 +251,13 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         if !types.insert(ns.typ()) {
             bail!("linux.namespaces: {} listed twice", ns.typ());
         }
+        if let Some(p) = ns.path().as_ref().filter(|p| !p.is_absolute()) {
+            bail!(
+                "linux.namespaces {} path {:?}: must be an absolute path",
+                ns.typ(),
+                p
+            );
+        }
     }
     let userns = has_ns(spec, LinuxNamespaceType::User);
     check_maps("linux.uidMappings", linux.uid_mappings().as_deref(), userns)?;
@@ -418,6 +425,10 @@ mod tests {
             "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"pid\"}},{{\"type\":\"pid\"}}]}}}}"
         ));
         assert!(e.contains("twice"), "{e}");
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"network\",\"path\":\"proc/1/ns/net\"}}]}}}}"
+        ));
+        assert!(e.contains("absolute"), "{e}");
         let e = err(&format!(
             "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"user\"}}]}}}}"
         ));

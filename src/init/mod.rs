@@ -150,7 +150,10 @@ fn join_namespaces(cfg: &Config) -> Result<()> {
     for (name, path) in &cfg.ns.init_join {
         let f = File::open(path)
             .with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
-        sp::setns(f.as_fd(), 0)
+        // The type makes the kernel refuse a file of another namespace type (config-linux.md:
+        // "MUST generate an error if path is not associated with a namespace of type type").
+        let nstype = crate::namespaces::flag_of_proc_name(name).unwrap_or(0) as i32;
+        sp::setns(f.as_fd(), nstype)
             .with_context(|| format!("join {name} namespace {}", path.display()))?;
     }
     if cfg.ns.init_unshare != 0 {
