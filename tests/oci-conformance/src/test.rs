@@ -325,8 +325,13 @@ impl Test {
     /// the user program runs: (id, host pid).
     pub fn start_running(&self, cfg: &Value, comm: &str) -> (String, u32) {
         let b = self.bundle(cfg);
+        self.start_bundle(&b, comm)
+    }
+
+    /// create + start of an existing bundle, as `start_running`.
+    pub fn start_bundle(&self, b: &Path, comm: &str) -> (String, u32) {
         let id = self.id("run");
-        crate::assert_ok!(self.create(&id, &b));
+        crate::assert_ok!(self.create(&id, b));
         let pid = self.pid(&id);
         crate::assert_ok!(self.start(&id));
         assert!(
