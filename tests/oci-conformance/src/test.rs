@@ -114,6 +114,15 @@ pub fn run_cmd(mut cmd: Command, out_base: &Path, timeout: Duration) -> Out {
     }
 }
 
+/// A name unique on this host: `oci<pid>-<n>-<tag>`.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "oci{}-{}-{tag}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
 pub struct Test {
     name: String,
     pub dir: PathBuf,
@@ -171,11 +180,7 @@ impl Test {
     /// A container id unique on this host (cgroup paths are shared by everyone), registered
     /// for cleanup.
     pub fn id(&self, tag: &str) -> String {
-        let id = format!(
-            "oci{}-{}-{tag}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        );
+        let id = unique(tag);
         self.ids.borrow_mut().push(id.clone());
         id
     }

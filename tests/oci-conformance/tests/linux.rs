@@ -766,16 +766,40 @@ fn container_cgroup(pid: u32) -> std::path::PathBuf {
         .expect("the container is in no pids or memory cgroup")
 }
 
+/// Removes `name` (and what is below it) from every cgroup hierarchy when dropped: the
+/// intermediate directories some runtimes leave behind must not stay on the shared host.
+struct CgroupSweep(String);
+
+impl Drop for CgroupSweep {
+    fn drop(&mut self) {
+        fn rm(d: &std::path::Path) {
+            if let Ok(entries) = std::fs::read_dir(d) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        rm(&e.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+        for m in host::cgroup_mounts() {
+            rm(&m.join(&self.0));
+        }
+    }
+}
+
 // config-linux.md "Cgroups Path": "In the case of an absolute path (starting with /), the runtime
 // MUST take the path to be relative to the cgroups mount point." and "The cgroups will be
 // created if they don't exist."
 #[test]
 fn cgroups_path_absolute_is_relative_to_the_mount_point() {
+    // Declared first, so it sweeps after the check's containers are deleted.
+    let name = format!("oci-conf-{}", oci_conformance::test::unique("cg"));
+    let _sweep = CgroupSweep(name.clone());
     let Some(t) = Test::new() else { return };
     let mut cfg = sleeper();
-    let name = format!("oci-conf-{}", t.id("cg"));
     cfg["linux"]["cgroupsPath"] = json!(format!("/{name}/nested"));
-    let (_id, pid) = created(&t, &cfg);
+    let (id, pid) = created(&t, &cfg);
     let dir = container_cgroup(pid);
     assert!(
         dir.ends_with(format!("{name}/nested")),
@@ -789,23 +813,42 @@ fn cgroups_path_absolute_is_relative_to_the_mount_point() {
         mount.display()
     );
     assert!(dir.is_dir());
-    struct Rm(std::path::PathBuf);
-    impl Drop for Rm {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir(&self.0);
-        }
-    }
-    // The parent the runtime made on the way is left to it; remove it if it stayed behind.
-    let _parent = Rm(dir.parent().unwrap().to_path_buf());
+    assert_ok!(t.delete_force(&id));
+}
+
+// runtime.md "Delete": "Deleting a container MUST delete the resources that were created during
+// the create step." The cgroups a nested cgroupsPath made — the intermediate one too — are gone
+// after delete, in every hierarchy.
+#[test]
+fn delete_removes_the_cgroups_it_created() {
+    // Declared first, so it sweeps after the check's containers are deleted.
+    let name = format!("oci-conf-{}", oci_conformance::test::unique("cgdel"));
+    let _sweep = CgroupSweep(name.clone());
+    let Some(t) = Test::new() else { return };
+    let mut cfg = sh_config("true");
+    cfg["linux"]["cgroupsPath"] = json!(format!("/{name}/nested"));
+    let b = t.bundle(&cfg);
+    let id = t.id("cgdel");
+    assert_ok!(t.create(&id, &b));
+    assert_ok!(t.start(&id));
+    assert!(t.wait_status(&id, "stopped"));
+    assert_ok!(t.delete(&id));
+    let left: Vec<_> = host::cgroup_mounts()
+        .into_iter()
+        .map(|m| m.join(&name))
+        .filter(|d| d.exists())
+        .collect();
+    assert!(left.is_empty(), "cgroups left after delete: {left:?}");
 }
 
 // config-linux.md "Cgroups Path": "If the value is specified, the runtime MUST consistently
 // attach to the same place in the cgroups hierarchy given the same value of cgroupsPath."
 #[test]
 fn cgroups_path_is_consistent() {
+    let name = format!("oci-conf-{}", oci_conformance::test::unique("cgsame"));
+    let _sweep = CgroupSweep(name.clone());
     let Some(t) = Test::new() else { return };
     let mut cfg = sh_config("cat /proc/self/cgroup");
-    let name = format!("oci-conf-{}", t.id("cgsame"));
     cfg["linux"]["cgroupsPath"] = json!(format!("/{name}"));
     let (id1, pid1) = created(&t, &cfg);
     let first = container_cgroup(pid1);

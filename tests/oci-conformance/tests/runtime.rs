@@ -561,21 +561,23 @@ fn delete_keeps_resources_it_did_not_create() {
 // container but was not created by it: "MUST NOT be deleted".
 #[test]
 fn delete_keeps_a_cgroup_it_did_not_create() {
-    let Some(t) = Test::new() else { return };
-    let id = t.id("precg");
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    // Declared first, so it is removed after the check's container is deleted.
+    let id = oci_conformance::test::unique("precg");
     let dir = Path::new("/sys/fs/cgroup/pids").join(&id);
+    let _rm = Rm(dir.clone());
+    let Some(t) = Test::new() else { return };
+    t.track(&id);
     if !Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists() {
         oci_conformance::skip(t.name(), "host", "no cgroup v1 pids hierarchy");
         return;
     }
     std::fs::create_dir(&dir).unwrap();
-    struct Rm<'a>(&'a Path);
-    impl Drop for Rm<'_> {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir(self.0);
-        }
-    }
-    let _rm = Rm(&dir);
     let mut cfg = base_config(&["/bin/true"]);
     cfg["linux"]["cgroupsPath"] = json!(format!("/{id}"));
     let b = t.bundle(&cfg);
