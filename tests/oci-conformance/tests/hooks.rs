@@ -4,7 +4,7 @@
 //! container (a host directory bind-mounted at /hk), and records its namespaces and stdin.
 
 use oci_conformance::host::{self, ns_id};
-use oci_conformance::{assert_fails, assert_ok, sh_config, Test};
+use oci_conformance::{assert_fails, assert_ok, require, rt, sh_config, Test};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -216,9 +216,15 @@ fn hooks_receive_the_state_on_stdin() {
 
 // runtime.md "State": pid — "For hooks executed in the container namespace, it is the pid as
 // seen by the container." With a new pid namespace the container process is pid 1 there.
+// (runtime-spec 1.1.0 defined the state per namespace)
 #[test]
 fn hooks_in_container_namespace_see_the_container_pid() {
     let Some(t) = Test::new() else { return };
+    require!(
+        t,
+        rt().supports_spec("1.1.0"),
+        "the pid as seen by the container is runtime-spec 1.1.0"
+    );
     let h = Hooks::new(&t);
     let hooks = json!({
         "createContainer": [h.host("createContainer", 0)],
@@ -466,10 +472,16 @@ fn hooks_start_container_failure_errors_and_stops_the_container() {
 }
 
 // runtime.md "Lifecycle" 9: "If any poststart hook fails, the runtime MUST generate an error,
-// stop the container, and continue the lifecycle at step 12."
+// stop the container, and continue the lifecycle at step 12." (runtime-spec 1.3.0; before, a
+// failing poststart hook was only a warning)
 #[test]
 fn hooks_poststart_failure_errors_and_stops_the_container() {
     let Some(t) = Test::new() else { return };
+    require!(
+        t,
+        rt().supports_spec("1.3.0"),
+        "poststart failures are errors since runtime-spec 1.3.0"
+    );
     let h = Hooks::new(&t);
     let hooks = json!({"poststart": [h.host("failing", 1), h.host("after", 0)]});
     let b = t.bundle(&h.config("exec sleep 1000", hooks));

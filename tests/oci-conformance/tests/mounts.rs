@@ -94,17 +94,17 @@ fn mounts_in_listed_order() {
 }
 
 // config.md "Mounts": "destination [...] it MAY be a relative path, in which case it MUST be
-// interpreted as relative to "/"." (runtime-spec 1.1.0; 1.0.x required absolute paths)
+// interpreted as relative to "/"." (runtime-spec 1.2.0; before, paths had to be absolute)
 #[test]
 fn mount_destination_relative_to_root() {
     let Some(t) = Test::new() else { return };
     require!(
         t,
-        rt().supports_spec("1.1.0"),
-        "relative mount destinations need runtime-spec 1.1.0"
+        rt().supports_spec("1.2.0"),
+        "relative mount destinations need runtime-spec 1.2.0"
     );
     let mut cfg = sh_config("cat /proc/self/mountinfo");
-    cfg["ociVersion"] = json!("1.1.0");
+    cfg["ociVersion"] = json!("1.2.0");
     add_mount(&mut cfg, tmpfs("relative/dest", &[]));
     let out = t.run(&cfg);
     assert_ok!(out);
@@ -378,7 +378,7 @@ fn propagation(t: &Test, opts: &[&str]) -> (MountInfo, MountInfo, String) {
     let mut all = vec!["rbind"];
     all.extend_from_slice(opts);
     let (mi, text) = mountinfo_with(
-        &t,
+        t,
         vec![bind("/data", &src, &all)],
         "cat /proc/self/mountinfo",
     );
@@ -423,7 +423,8 @@ fn mount_option_unbindable() {
 #[test]
 fn mount_options_recursive_propagation() {
     let Some(t) = Test::new() else { return };
-    let checks: [(&str, fn(&MountInfo) -> bool); 4] = [
+    type Check = fn(&MountInfo) -> bool;
+    let checks: [(&str, Check); 4] = [
         ("rshared", |m| m.tag("shared:")),
         ("rslave", |m| m.tag("master:") && !m.tag("shared:")),
         ("rprivate", |m| m.optional.is_empty()),
@@ -619,7 +620,7 @@ fn mount_idmap_applies_the_mapping() {
     std::fs::write(&f, "x").unwrap();
     std::os::unix::fs::chown(&f, Some(1000), Some(1000)).unwrap();
     let mut cfg = sh_config("stat -c '%u:%g' /data/owned");
-    cfg["ociVersion"] = json!("1.1.0");
+    cfg["ociVersion"] = json!("1.2.0");
     add_mount(
         &mut cfg,
         json!({
@@ -646,7 +647,7 @@ fn mount_idmap_without_mappings_or_userns_errors() {
     let src = t.dir.join("src");
     std::fs::create_dir(&src).unwrap();
     let mut cfg = sh_config("true");
-    cfg["ociVersion"] = json!("1.1.0");
+    cfg["ociVersion"] = json!("1.2.0");
     add_mount(&mut cfg, bind("/data", &src, &["bind", "idmap"]));
     let b = t.bundle(&cfg);
     let id = t.id("idmap");

@@ -281,9 +281,15 @@ fn process_capabilities_are_enforced() {
 // config.md "Linux Process": "Any value which cannot be mapped to a relevant kernel interface,
 // or cannot be granted otherwise MUST be logged as a warning by the runtime" — a warning, so
 // (runtime.md "Warnings") "it MUST continue as if the warning had not been logged".
+// (runtime-spec 1.1.0; 1.0 made such values an error)
 #[test]
 fn process_capabilities_unknown_is_a_warning() {
     let Some(t) = Test::new() else { return };
+    oci_conformance::require!(
+        t,
+        rt().supports_spec("1.1.0"),
+        "unknown capabilities are warnings since runtime-spec 1.1.0"
+    );
     let out = t.sh_with("grep CapBnd /proc/self/status", |c| {
         let caps = ["CAP_KILL", "CAP_OCI_CONFORMANCE_UNKNOWN"];
         c["process"]["capabilities"] =
@@ -531,7 +537,8 @@ fn oci_version_unsupported_major_errors() {
 #[test]
 fn invalid_enumerated_values_error() {
     let Some(t) = Test::new() else { return };
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "linux.namespaces type",
             Box::new(|c| {
@@ -579,4 +586,50 @@ fn process_capabilities_privileged() {
     assert_ok!(out);
     let bnd = u64::from_str_radix(status_of(&out.stdout, "CapBnd").as_str(), 16).unwrap();
     assert_eq!(bnd, cap_mask(&want));
+}
+
+// config.md "Linux Process": scheduler — "policy (string, REQUIRED) represents the scheduling
+// policy", "nice (int32, OPTIONAL) is the nice value for the process" (runtime-spec 1.1.0).
+#[test]
+fn process_scheduler_policy_and_nice() {
+    let Some(t) = Test::new() else { return };
+    oci_conformance::require!(
+        t,
+        rt().supports_spec("1.1.0"),
+        "process.scheduler needs runtime-spec 1.1.0"
+    );
+    let out = t.sh_with(
+        "grep policy /proc/self/sched; cut -d' ' -f19 /proc/self/stat",
+        |c| {
+            c["ociVersion"] = json!("1.1.0");
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+        },
+    );
+    assert_ok!(out);
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        l[0].split_whitespace().last(),
+        Some("3"),
+        "not SCHED_BATCH: {out:?}"
+    );
+    assert_eq!(l[1], "7", "nice: {out:?}");
+}
+
+// config.md "Linux Process": ioPriority — "class (string, REQUIRED) specifies the I/O scheduling
+// class", "priority (int, REQUIRED) specifies the priority level within the class"
+// (runtime-spec 1.1.0).
+#[test]
+fn process_io_priority() {
+    let Some(t) = Test::new() else { return };
+    oci_conformance::require!(
+        t,
+        rt().supports_spec("1.1.0"),
+        "process.ioPriority needs runtime-spec 1.1.0"
+    );
+    let out = t.sh_with("ionice -p $$", |c| {
+        c["ociVersion"] = json!("1.1.0");
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    });
+    assert_ok!(out);
+    assert_eq!(out.stdout.trim(), "best-effort: prio 6");
 }
