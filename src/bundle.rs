@@ -281,7 +281,11 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             bail!("linux.namespaces: {} listed twice", ns.typ());
         }
         if let Some(p) = ns.path() {
-            check_path(&format!("linux.namespaces {} path", ns.typ()), p)?;
+            let field = format!("linux.namespaces {} path", ns.typ());
+            check_path(&field, p)?;
+            if !p.is_absolute() {
+                bail!("{field} {p:?}: must be an absolute path");
+            }
         }
     }
     if let Some(p) = linux.cgroups_path() {
@@ -464,6 +468,10 @@ mod tests {
             "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"pid\"}},{{\"type\":\"pid\"}}]}}}}"
         ));
         assert!(e.contains("twice"), "{e}");
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"network\",\"path\":\"proc/1/ns/net\"}}]}}}}"
+        ));
+        assert!(e.contains("absolute"), "{e}");
         let e = err(&format!(
             "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"user\"}}]}}}}"
         ));

@@ -41,8 +41,6 @@ pub struct Config {
     pub ns: NsPlan,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    /// The host pid of init, for the state hooks see.
-    pub host_pid: i32,
     pub listen_fd: i32,
     pub console_fd: Option<i32>,
     pub preserve_fds: u32,

@@ -24,7 +24,7 @@ pub struct Request<'a> {
     pub preserve_fds: u32,
 }
 
-/// Init, cloned and set up, blocked on exec.sock. Dropping it without `disarm` kills it.
+/// Init, cloned and set up, blocked on exec.sock. Dropping it without `release` kills it.
 pub struct Launched {
     pub pid: i32,
     pub start_time: u64,
@@ -33,6 +33,8 @@ pub struct Launched {
     network: Option<(crate::net::Plan, PathBuf, String)>,
     chan: Channel,
     armed: bool,
+    /// The poststop hooks and the state they get, run when a create fails after init exists.
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, serde_json::Value)>,
 }
 
 impl Launched {
@@ -61,6 +63,11 @@ impl Drop for Launched {
                 if let Err(e) = crate::net::teardown(plan, &owner) {
                     crate::log::warn(&format!("undo the network of {id}: {e:#}"));
                 }
+            }
+            // runtime.md lifecycle 3-5: a failed create stops the container and continues at
+            // step 12 (destroy) and 13 (poststop hooks, whose failures are only logged).
+            if let Some((hooks, state)) = &self.poststop {
+                hooks::run_warn("poststop", hooks, state);
             }
         }
     }
@@ -98,6 +105,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         network: None,
         chan: Channel(ours),
         armed: true,
+        poststop: poststop_on_failure(&req, pid),
     };
     drop((theirs, listener, exe));
     if ns.new_user {
@@ -107,6 +115,8 @@ pub fn launch(mut req: Request) -> Result<Launched> {
             l.uid_mappings().as_deref().unwrap_or_default(),
             l.gid_mappings().as_deref().unwrap_or_default(),
         )?;
+        // The child waits for this before it execs init (see child_exec).
+        socket::send(launched.chan.0.as_fd(), b"m", &[]).context("signal id maps written")?;
     }
     let linux = spec.linux().as_ref();
     launched.cgroup = crate::cgroups::plan(req.id, linux)?;
@@ -147,7 +157,6 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         ns,
         no_pivot: req.no_pivot,
         no_new_keyring: req.no_new_keyring,
-        host_pid: pid,
         listen_fd: pass[1],
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,
@@ -177,6 +186,21 @@ fn reap_status(pid: i32) -> String {
         Ok(Some((_, st))) => format!("exit status {}", sp::exit_code(st)),
         _ => "status unknown".into(),
     }
+}
+
+fn poststop_on_failure(
+    req: &Request,
+    pid: i32,
+) -> Option<(Vec<oci_spec::runtime::Hook>, serde_json::Value)> {
+    let spec = &req.bundle.spec;
+    let hooks = spec.hooks().as_ref()?.poststop().clone()?;
+    if hooks.is_empty() {
+        return None;
+    }
+    let ann = spec.annotations().clone().unwrap_or_default();
+    let mut state = crate::state::creating_state(req.id, pid, &req.bundle.dir, &ann);
+    state["status"] = "stopped".into();
+    Some((hooks, state))
 }
 
 #[allow(deprecated)]
@@ -228,7 +252,7 @@ fn clone_init(
     ];
     let res = sp::clone_fork(ns.clone_flags);
     if matches!(res, Ok(0)) {
-        child_exec(exe, pass, &argv);
+        child_exec(exe, pass, &argv, ns.new_user);
     }
     let restore = sp::setns(own_pid.as_fd(), libc::CLONE_NEWPID);
     if let Some(t) = &own_time {
@@ -246,8 +270,17 @@ fn clone_init(
 /// (In a new pid namespace getppid() is 0, so a parent that died before pdeathsig was armed
 /// is noticed by init as EOF on the channel instead.) Signals to a pid-namespace init are
 /// ignored, so failure exits rather than aborts.
-fn child_exec(exe: &OwnedFd, pass: &[RawFd], argv: &[CString]) -> ! {
+fn child_exec(exe: &OwnedFd, pass: &[RawFd], argv: &[CString], wait_for_maps: bool) -> ! {
     let _ = sp::set_pdeathsig(libc::SIGKILL);
+    if wait_for_maps {
+        // In a new user namespace we hold every capability but are still host root, which the
+        // maps do not map: an execve now would run init as an unmapped (non-root) uid and drop
+        // them all. Wait for the parent's one-packet go-ahead (EOF if it died: init then fails
+        // on EOF), then become root of the namespace, which keeps them across the execve.
+        let _ = sp::read(pass[0], &mut [0u8; 1]);
+        let _ = sp::setresgid(0);
+        let _ = sp::setresuid(0);
+    }
     for &fd in pass {
         let _ = sfs::set_cloexec(fd, false);
     }

@@ -53,6 +53,23 @@ pub fn proc_name(t: T) -> &'static str {
     }
 }
 
+/// The CLONE_NEW* flag of a `/proc/<pid>/ns/<name>` name (`proc_name`'s inverse).
+pub fn flag_of_proc_name(name: &str) -> Option<u64> {
+    [
+        T::Pid,
+        T::Network,
+        T::Mount,
+        T::Ipc,
+        T::Uts,
+        T::User,
+        T::Cgroup,
+        T::Time,
+    ]
+    .into_iter()
+    .find(|t| proc_name(*t) == name)
+    .map(flag)
+}
+
 pub fn plan(spec: &Spec) -> Result<NsPlan> {
     let mut p = NsPlan::default();
     let list = spec
@@ -103,6 +120,13 @@ mod tests {
             r#"{{"ociVersion":"1.0.2","linux":{{"namespaces":{ns}}}}}"#
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn proc_names_map_back_to_flags() {
+        assert_eq!(flag_of_proc_name("net"), Some(libc::CLONE_NEWNET as u64));
+        assert_eq!(flag_of_proc_name("user"), Some(libc::CLONE_NEWUSER as u64));
+        assert_eq!(flag_of_proc_name("network"), None);
     }
 
     #[test]

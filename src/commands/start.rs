@@ -1,4 +1,5 @@
-//! `ruse start`: release a created container's init through exec.sock, then poststart hooks.
+//! `ruse start`: release a created container's init through exec.sock, then poststart hooks
+//! (a failing one stops the container).
 
 use crate::container::Container;
 use crate::errors::RuseError;
@@ -27,11 +28,19 @@ pub fn start(c: &Container, f: &Facts) -> Result<()> {
     }
     if let Some(h) = f.config.hooks() {
         let state = f.oci_state(Status::Running);
-        crate::hooks::run_warn(
+        // runtime.md lifecycle 9: a failing poststart hook is an error and stops the
+        // container (the remaining hooks are skipped); `delete` then destroys it.
+        if let Err(e) = crate::hooks::run(
             "poststart",
             h.poststart().as_deref().unwrap_or_default(),
             &state,
-        );
+        ) {
+            let killed = match super::delete::kill_and_wait(f) {
+                Ok(()) => "the container was killed".to_string(),
+                Err(k) => format!("killing the container: {k:#}"),
+            };
+            return Err(anyhow!("{e:#} ({killed})"));
+        }
     }
     Ok(())
 }

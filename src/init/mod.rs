@@ -145,7 +145,9 @@ fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
         return Ok(());
     };
     let ann = cfg.spec.annotations().clone().unwrap_or_default();
-    let mut state = crate::state::creating_state(&cfg.id, cfg.host_pid, &cfg.bundle, &ann);
+    // runtime.md "State": for hooks in the container namespace the pid is "the pid as seen by
+    // the container": ours, in the container's pid namespace.
+    let mut state = crate::state::creating_state(&cfg.id, sp::getpid(), &cfg.bundle, &ann);
     state["status"] = status.into();
     crate::hooks::run(kind, list, &state)
 }
@@ -154,7 +156,10 @@ fn join_namespaces(cfg: &Config) -> Result<()> {
     for (name, path) in &cfg.ns.init_join {
         let f = File::open(path)
             .with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
-        sp::setns(f.as_fd(), 0)
+        // The type makes the kernel refuse a file of another namespace type (config-linux.md:
+        // "MUST generate an error if path is not associated with a namespace of type type").
+        let nstype = crate::namespaces::flag_of_proc_name(name).unwrap_or(0) as i32;
+        sp::setns(f.as_fd(), nstype)
             .with_context(|| format!("join {name} namespace {}", path.display()))?;
     }
     if cfg.ns.init_unshare != 0 {

@@ -20,6 +20,8 @@ pub struct Process<'a> {
     p: &'a OciProcess,
     pub terminal: bool,
     personality: Option<u64>,
+    /// setgroups(2) is disabled in our user namespace (/proc/self/setgroups is "deny").
+    setgroups_denied: bool,
 }
 
 /// What is left to do at `start`: the execve itself.
@@ -45,10 +47,14 @@ impl<'a> Process<'a> {
                 }
             }
         };
+        // Read now, while /proc is still the runtime's procfs (the namespaces are joined).
+        let setgroups_denied =
+            std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
         Ok(Process {
             p,
             terminal: p.terminal().unwrap_or(false),
             personality,
+            setgroups_denied,
         })
     }
 
@@ -98,7 +104,9 @@ impl<'a> Process<'a> {
         }
         if let Some(adj) = p.oom_score_adj() {
             let proc_ = procfs()?;
-            let mut f = open_proc(&proc_, "self/oom_score_adj")?;
+            // /proc/self is a symlink, which open_proc refuses to follow: name our pid (the
+            // private procfs belongs to our pid namespace, so getpid is its name there).
+            let mut f = open_proc(&proc_, &format!("{}/oom_score_adj", sp::getpid()))?;
             f.write_all(adj.to_string().as_bytes())
                 .with_context(|| format!("process.oomScoreAdj {adj}"))?;
         }
@@ -142,8 +150,16 @@ impl<'a> Process<'a> {
         let u = p.user();
         let mut groups: Vec<u32> = u.additional_gids().clone().unwrap_or_default();
         groups.dedup();
-        sp::setgroups(&groups)
-            .with_context(|| format!("process.user.additionalGids {groups:?}"))?;
+        match sp::setgroups(&groups) {
+            // A user namespace made by an unprivileged user (setgroups "deny") refuses every
+            // setgroups call; with no additional gids asked for there is nothing to set, and
+            // no supplementary group of ours is mapped in it anyway (runc does the same).
+            Err(e)
+                if groups.is_empty()
+                    && e.raw_os_error() == Some(libc::EPERM)
+                    && self.setgroups_denied => {}
+            r => r.with_context(|| format!("process.user.additionalGids {groups:?}"))?,
+        }
         sp::setresgid(u.gid()).with_context(|| format!("process.user.gid {}", u.gid()))?;
         sp::setresuid(u.uid()).with_context(|| format!("process.user.uid {}", u.uid()))?;
         sp::prctl(libc::PR_SET_KEEPCAPS, 0, 0).context("reset keep capabilities")?;

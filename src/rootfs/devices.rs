@@ -5,7 +5,7 @@
 use super::resolve::{ensure, mkdir_all, open_nofollow, show};
 use crate::sys::fs::{fchown_fd, mknodat, symlinkat, unlinkat};
 use crate::sys::mount::{move_mount, open_tree, OPEN_TREE_CLONE};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ pub struct Node {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// A configured device (linux.devices): an existing file must be this very device.
+    pub must_match: bool,
 }
 
 pub fn default_nodes() -> Vec<Node> {
@@ -39,6 +41,7 @@ pub fn default_nodes() -> Vec<Node> {
         mode: 0o666,
         uid: 0,
         gid: 0,
+        must_match: false,
     })
     .collect()
 }
@@ -57,10 +60,14 @@ pub fn from_spec(d: &LinuxDevice) -> Node {
         mode: d.file_mode().unwrap_or(0o666) & 0o7777,
         uid: d.uid().unwrap_or(0),
         gid: d.gid().unwrap_or(0),
+        must_match: true,
     }
 }
 
-/// Creates one node; an existing entry is left as it is (the image may ship its own /dev).
+/// Creates one node. An existing entry is left as it is (the image may ship its own /dev),
+/// but for a configured device it must be that device (config-linux.md "Devices": "If a file
+/// already exists at path that does not match the requested device, the runtime MUST generate
+/// an error").
 pub fn create(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
     let parent = n.rel.parent().unwrap_or(Path::new(""));
     let name = Path::new(n.rel.file_name().context("device path has no name")?);
@@ -68,7 +75,7 @@ pub fn create(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
     let dev = libc::makedev(n.major as u32, n.minor as u32);
     match mknodat(dir.as_fd(), name, n.kind | n.mode, dev) {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return check_existing(root, n),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) && in_userns => return bind_host(root, n),
         Err(e) => return Err(e).with_context(|| format!("mknod {}", show(&n.rel))),
     }
@@ -77,6 +84,25 @@ pub fn create(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
     let fd = open_nofollow(dir.as_fd(), name, libc::O_PATH)
         .with_context(|| format!("open {}", show(&n.rel)))?;
     fchown_fd(fd.as_fd(), n.uid, n.gid).with_context(|| format!("chown {}", show(&n.rel)))?;
+    Ok(())
+}
+
+fn check_existing(root: BorrowedFd, n: &Node) -> Result<()> {
+    if !n.must_match {
+        return Ok(());
+    }
+    let fd = open_nofollow(root, &n.rel, libc::O_PATH)
+        .with_context(|| format!("open {}", show(&n.rel)))?;
+    let st = crate::sys::fs::fstat(fd.as_fd()).with_context(|| format!("stat {}", show(&n.rel)))?;
+    let same_type = st.st_mode & libc::S_IFMT == n.kind;
+    let same_dev =
+        n.kind == libc::S_IFIFO || st.st_rdev == libc::makedev(n.major as u32, n.minor as u32);
+    if !(same_type && same_dev) {
+        bail!(
+            "linux.devices {}: a file that is not the requested device already exists there",
+            show(&n.rel)
+        );
+    }
     Ok(())
 }
 

@@ -31,29 +31,18 @@ pub struct Prepared {
     pub console: Option<(OwnedFd, OwnedFd)>,
 }
 
-fn root_propagation(spec: &Spec) -> u64 {
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(plan::propagation_flag)
-        .unwrap_or(libc::MS_SLAVE | libc::MS_REC)
-}
-
 pub fn prepare(o: &Options) -> Result<Prepared> {
-    let prop = root_propagation(o.spec);
-    // Nothing we mount may propagate back to the host (rslave by default, as runc).
-    m::mount(None, Path::new("/"), None, prop, None).context("set propagation of /")?;
-    if prop & libc::MS_SHARED != 0 {
-        // pivot_root refuses a new root whose parent mount is shared.
-        m::mount(
-            None,
-            Path::new("/"),
-            None,
-            libc::MS_SLAVE | libc::MS_REC,
-            None,
-        )
-        .context("make / slave")?;
-    }
+    // Nothing we mount may propagate back to the host: rslave first, whatever
+    // linux.rootfsPropagation says (`finish` applies that to the new root after pivot_root).
+    // This also leaves no shared mount above the rootfs, which pivot_root would refuse.
+    m::mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_SLAVE | libc::MS_REC,
+        None,
+    )
+    .context("make / rslave")?;
     m::mount(
         Some(o.rootfs),
         o.rootfs,

@@ -84,6 +84,9 @@ fn add(a: &mut MountAttr, (set, clr): (u64, u64)) {
     a.attr_clr = (a.attr_clr & !set) | clr;
 }
 
+/// Superblock flag words of the mount option table, set or cleared through fsconfig.
+const SB_FLAGS: &[&str] = &["sync", "async", "dirsync", "lazytime", "nolazytime"];
+
 /// Cleans a destination lexically into a path relative to the root. `..` can never climb
 /// above the root; symlinks are the kernel's job at resolution time (RESOLVE_IN_ROOT).
 pub fn clean_dest(dest: &Path) -> PathBuf {
@@ -147,6 +150,7 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
     let mut rattr = MountAttr::default();
     let mut propagation = Vec::new();
     let mut data = Vec::new();
+    let mut sb_flags = Vec::new();
     let (mut bind, mut recursive) = (false, false);
     for word in m.options().as_deref().unwrap_or_default() {
         let w = word.as_str();
@@ -167,15 +171,16 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
             return Err(not_supported(format!(
                 "mounts[{i}].options {w:?} (idmapped mounts)"
             )));
-        } else if matches!(
-            w,
-            "tmpcopyup" | "remount" | "sync" | "dirsync" | "mand" | "lazytime" | "iversion"
-        ) {
+        } else if matches!(w, "tmpcopyup" | "remount" | "mand") {
             return Err(not_supported(format!("mounts[{i}].options {w:?}")));
+        } else if SB_FLAGS.contains(&w) {
+            sb_flags.push(w);
         } else if matches!(
             w,
-            "defaults" | "async" | "loud" | "nomand" | "nolazytime" | "noiversion" | "silent"
+            "defaults" | "loud" | "nomand" | "silent" | "iversion" | "noiversion"
         ) {
+            // iversion/noiversion: filesystems that keep i_version (ext4, xfs, btrfs, tmpfs)
+            // turn it on themselves and ignore the request; fsconfig has no key for it.
         } else {
             let (k, v) = match w.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -199,11 +204,24 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
         if src.as_os_str().is_empty() {
             bail!("mounts[{i}].source: a bind mount needs a source");
         }
+        // A bind mount shares the source's superblock: setting its flags would change the
+        // host's filesystem, so only the requests that keep the defaults are accepted.
+        if let Some(w) = sb_flags
+            .iter()
+            .find(|w| !matches!(**w, "async" | "nolazytime"))
+        {
+            return Err(not_supported(format!(
+                "mounts[{i}].options {w:?} on a bind mount (a superblock flag of the source filesystem)"
+            )));
+        }
         Kind::Bind {
             source: bundle.join(src),
             recursive,
         }
     } else {
+        // Superblock flags travel with the filesystem data: fsconfig parses them (in order,
+        // so "sync,async" ends asynchronous) before the filesystem sees the rest.
+        data.extend(sb_flags.iter().map(|w| (w.to_string(), None)));
         if fstype.is_empty() {
             bail!("mounts[{i}].type: missing (and not a bind mount)");
         }
@@ -315,6 +333,18 @@ mod tests {
         let e = m(r#"{"destination":"/x","type":"tmpfs","options":["idmap"]}"#).unwrap_err();
         assert!(e.to_string().contains("only a bind mount"), "{e}");
         assert!(m(r#"{"destination":"/x"}"#).is_err());
+    }
+
+    #[test]
+    fn superblock_flags_are_filesystem_data_and_refused_on_binds() {
+        let o = m(r#"{"destination":"/x","type":"tmpfs","options":["sync","dirsync","lazytime","async","iversion","size=1m"]}"#).unwrap();
+        assert_eq!(data_string(&o.data), "size=1m,sync,dirsync,lazytime,async");
+        let e = m(r#"{"destination":"/x","source":"/y","options":["bind","sync"]}"#).unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(
+            m(r#"{"destination":"/x","source":"/y","options":["bind","async","nolazytime"]}"#)
+                .is_ok()
+        );
     }
 
     #[test]
