@@ -10,12 +10,12 @@ vm_tests := "cli"
 default:
     @{{just_executable()}} --list --justfile {{justfile()}}
 
-# Install the missing Debian packages the recipes use (busybox-static for the rootfs; runc, crun, hyperfine for bench; qemu-system-x86, kmod, cpio, jq for vm-test)
+# Install the missing Debian packages the recipes use (busybox-static for the rootfs; runc, crun, hyperfine for bench; qemu-system-x86, kmod, cpio, jq, xz-utils for vm-test)
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 runc crun hyperfine qemu-system-x86 kmod cpio jq; do
+    for p in busybox-static iproute2 runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0

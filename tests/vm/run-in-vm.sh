@@ -19,7 +19,8 @@
 # Environment: RUSE_VM_TIMEOUT (seconds, default 1800), RUSE_VM_ACCEL (tcg|kvm, default tcg),
 # RUSE_VM_SMP (2), RUSE_VM_MEM (MiB, 2048), RUSE_VM_CGROUP (/init.scope), RUSE_VM_PASS_ENV
 # (more variable names to pass in; CI and RUST_* ones always are), RUSE_VM_KERNEL_PKG (a
-# linux-image package name; default: what linux-image-amd64 depends on).
+# linux-image package name; default: what linux-image-amd64 depends on), RUSE_VM_KARGS (in
+# place of "quiet loglevel=3" on the kernel command line: "loglevel=7" shows the boot).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -34,7 +35,7 @@ cgroup=${RUSE_VM_CGROUP:-/init.scope}
 # virtio_pci for the shares; the rest is what container tests may use.
 modules=(virtio_pci 9pnet_virtio 9p overlay veth bridge macvlan dummy)
 read -ra pass_env <<<"CI RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS RUST_TEST_NOCAPTURE NO_COLOR ${RUSE_VM_PASS_ENV:-}"
-packages=(qemu-system-x86 kmod cpio busybox-static)
+packages=(qemu-system-x86 kmod cpio busybox-static jq xz-utils)
 # Bump when the image build below changes in a way the cache key does not see.
 build_rev=1
 
