@@ -3,17 +3,19 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 ruse := justfile_directory() / "target/release/ruse"
 conformance_dir := justfile_directory() / "tests/oci-conformance"
+# Integration test targets (tests/NAME.rs) that `vm-test` also runs inside the cgroup-v2 VM
+vm_tests := "cli cgroups"
 
 # List recipes
 default:
     @{{just_executable()}} --list --justfile {{justfile()}}
 
-# Install the missing Debian packages the recipes use (busybox-static for the rootfs; procps for `ruse ps`; runc, crun, hyperfine for bench)
+# Install the missing Debian packages the recipes use (see the list: rootfs, networking, ps, bench, vm-test)
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine; do
+    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0
@@ -43,11 +45,18 @@ demo: _need-root deps build rootfs
     trap '"{{ruse}}" --root "$root" delete --force "$id" >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
     "{{ruse}}" --root "$root" run --bundle bundles/busybox "$id"
 
-# Every test: unit, black-box (tests/*.rs), then the OCI conformance suite against ruse
-test: deps build rootfs
+# Every test: unit, black-box (tests/*.rs), the OCI conformance suite against ruse, then vm-test
+test: deps build rootfs && vm-test
     cargo test --release
     @[ -f "{{conformance_dir}}/Cargo.toml" ] || { echo "just test: {{conformance_dir}}/Cargo.toml is missing" >&2; exit 1; }
     RUNTIME="{{ruse}}" cargo test --release --manifest-path "{{conformance_dir}}/Cargo.toml" --target-dir "{{justfile_directory()}}/target/oci-conformance"
+
+# The smoke test and the vm_tests binaries inside a qemu VM that is a pure cgroup-v2 host (tests/vm/README.md)
+vm-test: _need-root deps build rootfs
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bins=$(bash tests/vm/test-bins.sh {{vm_tests}})
+    bash tests/vm/run-in-vm.sh tests/vm/suite.sh "{{ruse}}" $bins
 
 # The conformance suite against another runtime (e.g. `just conformance runc`)
 conformance runtime: deps rootfs
