@@ -708,19 +708,20 @@ fn containers_sharing_a_parent_cgroup_delete_in_any_order() {
     if !common::root_or_skip() {
         return;
     }
-    let env = Env::new(&["sleep", "60"]);
+    // Two bundles, so checking that a left nothing does not trip over b's processes.
+    let (env_a, env_b) = (Env::new(&["sleep", "60"]), Env::new(&["sleep", "60"]));
     let pod = unique_id("pod");
     let (a, b) = (unique_id("a"), unique_id("b"));
-    env.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{pod}/{a}")));
-    let pa = start(&env, &a);
-    env.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{pod}/{b}")));
-    let pb = start(&env, &b);
+    env_a.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{pod}/{a}")));
+    let pa = start(&env_a, &a);
+    env_b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{pod}/{b}")));
+    let pb = start(&env_b, &b);
     let parent = dir(pa, "pids", "pids").path.parent().unwrap().to_path_buf();
     assert_eq!(dir(pb, "pids", "pids").path.parent().unwrap(), parent);
     // a made the pod's cgroup, but b is still in it: a's delete leaves it and succeeds.
-    delete(&env, &a);
+    delete(&env_a, &a);
     assert!(parent.exists());
-    delete(&env, &b);
+    delete(&env_b, &b);
     // Neither removes a parent it did not make alone (runc removes none): clean up by hand.
     for h in common::cgroup::hierarchy_mounts() {
         let _ = std::fs::remove_dir(h.join(&pod));
