@@ -176,6 +176,14 @@ pub fn build(
 }
 
 /// Reads the host's layout.
+/// True when no cgroup filesystem at all is visible in our mount namespace (for example under
+/// `ip netns exec`, which mounts a fresh /sys over the host's).
+pub fn nothing_mounted() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|mi| parse_mountinfo(&mi).is_empty())
+        .unwrap_or(false)
+}
+
 pub fn detect() -> Result<Layout> {
     let mi =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;

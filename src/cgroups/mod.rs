@@ -64,12 +64,26 @@ pub fn host_layout() -> Result<&'static layout::Layout> {
 /// touching anything, so they can be recorded before they exist.
 pub fn plan(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let l = host_layout()?;
     let mut cg = Cgroup {
         rdt: linux
             .and_then(|l| l.intel_rdt().as_ref())
             .map(|r| crate::intelrdt::plan(id, r)),
         ..Default::default()
+    };
+    let l = match host_layout() {
+        Ok(l) => l,
+        // Nothing to cap with and nothing asked for: run without a cgroup of our own rather
+        // than refuse (runc's usual place for this is `ip netns exec`, which hides them).
+        Err(e) if layout::nothing_mounted() => {
+            if let Some(what) = linux.and_then(|l| l.resources().as_ref()).and_then(requested) {
+                return Err(e.context(format!(
+                    "linux.resources.{what}: no cgroup hierarchy is visible in this mount namespace"
+                )));
+            }
+            crate::log::debug(&format!("{e:#}: the container gets no cgroup of its own"));
+            return Ok(cg);
+        }
+        Err(e) => return Err(e),
     };
     for h in &l.hierarchies {
         let path = layout::resolve(h, l.mode, cgroups_path, id)?;
@@ -88,6 +102,15 @@ pub fn plan(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
         });
     }
     Ok(cg)
+}
+
+/// The first resource group `r` really sets, if any.
+fn requested(r: &LinuxResources) -> Option<String> {
+    let v = serde_json::to_value(r).ok()?;
+    v.as_object()?
+        .iter()
+        .find(|(_, v)| !(v.is_null() || v.as_array().is_some_and(|a| a.is_empty())))
+        .map(|(k, _)| k.clone())
 }
 
 /// runtime-spec: `pids.limit` is optional and 0 is a real limit, but the Rust type reads a
