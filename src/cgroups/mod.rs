@@ -75,7 +75,10 @@ pub fn plan(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
         // Nothing to cap with and nothing asked for: run without a cgroup of our own rather
         // than refuse (runc's usual place for this is `ip netns exec`, which hides them).
         Err(e) if layout::nothing_mounted() => {
-            if let Some(what) = linux.and_then(|l| l.resources().as_ref()).and_then(requested) {
+            if let Some(what) = linux
+                .and_then(|l| l.resources().as_ref())
+                .and_then(requested)
+            {
                 return Err(e.context(format!(
                     "linux.resources.{what}: no cgroup hierarchy is visible in this mount namespace"
                 )));

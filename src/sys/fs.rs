@@ -35,19 +35,30 @@ pub fn openat2(
         mode: mode as u64,
         resolve,
     };
-    let fd = cvt_retry(|| {
-        // SAFETY: `c` is a valid C string and `how` a valid open_how of the size we pass.
-        unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
+    let call = || {
+        cvt_retry(|| {
+            // SAFETY: `c` is a valid C string and `how` a valid open_how of the size we pass.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dir.as_raw_fd(),
+                    c.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            }
+        })
+    };
+    // With RESOLVE_IN_ROOT/BENEATH the kernel answers EAGAIN when any rename or mount on the
+    // system raced with a `..` step, since it then cannot prove the walk stayed inside; the
+    // documented answer is to retry. A busy host (other containers mounting) makes it common.
+    let mut tries = 0;
+    loop {
+        match call() {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < 128 => tries += 1,
+            r => return r.map(owned),
         }
-    })?;
-    Ok(owned(fd))
+    }
 }
 
 pub fn mkdirat(dir: BorrowedFd, name: &Path, mode: u32) -> io::Result<()> {
