@@ -16,6 +16,7 @@ mod launch;
 mod log;
 mod namespaces;
 mod rootfs;
+mod seccomp;
 mod signal;
 mod state;
 mod sys;

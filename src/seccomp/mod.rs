@@ -1,0 +1,176 @@
+//! `linux.seccomp` → one classic-BPF program whose every decision equals the one runc 1.1 +
+//! libseccomp 2.5 make for the same profile. Pure: `create` compiles it to validate the
+//! bundle (host namespaces), init compiles it again and installs it (`sys::seccomp`).
+//!
+//! # Design
+//! seccompiler's `SeccompFilter` has one match action per filter, one architecture (with a
+//! KILL_PROCESS for any other), no SECCOMP_RET_USER_NOTIF and no notion of rule precedence.
+//! Stacking one filter per action is not equivalent: the kernel runs every filter and keeps
+//! the most restrictive result, so with `defaultAction: ERRNO` and a rule `ALLOW getpid`, the
+//! "default" filter must itself allow getpid, and a syscall whose rules pick different
+//! actions by argument cannot be split over filters without the negations seccompiler lacks.
+//! So ruse installs a single filter and computes, per syscall, the one decision libseccomp
+//! would, then lets seccompiler emit what it is good at:
+//! - `profile.rs`: the spec's fields → actions (KILL is KILL_THREAD, ERRNO/TRACE default to
+//!   EPERM, data truncated to 16 bits) and conditions (MASKED_EQ: `value` is the mask,
+//!   `valueTwo` the datum), with errors that name the rule.
+//! - `rules.rs`: per architecture and syscall number, runc's preprocessing (rules with the
+//!   default action skipped, two conditions on one argument split into two rules, unknown
+//!   names ignored) and libseccomp's merge: a rule without arguments decides alone (the first
+//!   one); otherwise the rules are tried first-match in libseccomp's tree order (at the first
+//!   condition where two rules differ, the higher argument, then EQ/NE/MASKED_EQ before
+//!   LT/LE before GT/GE, then the greater datum — the smaller for LT/LE — goes first); a
+//!   rule extending an earlier one is dead, and the combinations libseccomp refuses with
+//!   EEXIST (and runc then fails) fail here too. On i386 the socket and SysV IPC calls also
+//!   get their socketcall(2)/ipc(2) twin, as in libseccomp.
+//! - `bpf.rs`: runc's -ENOSYS stub (for the listed architectures, a syscall numbered above
+//!   every syscall the profile names returns ENOSYS unless the default action is ALLOW, LOG
+//!   or TRACE), the architecture dispatch (the native ABI always, plus the listed ones that
+//!   can run here; x32 shares x86_64's token and is told apart by its number bit; any other
+//!   ABI is killed like libseccomp's bad-arch action), a binary search over syscall numbers,
+//!   and per syscall a first-match chain of seccompiler rule blocks, each followed by the
+//!   `ret` of its action (including SECCOMP_RET_USER_NOTIF, which ruse emits itself).
+//!   seccompiler's conditions compare whole 64-bit arguments on 64-bit ABIs (hi word, then
+//!   lo word) and the low word on 32-bit ones — libseccomp's semantics, checked against runc.
+//! Known divergence: for two rules on one syscall whose conditions overlap only through
+//! 64-bit values and whose first differing nodes libseccomp ranks by insertion, the order
+//! may differ from libseccomp's tree walk; no real profile does this.
+
+mod arch;
+mod bpf;
+#[cfg(test)]
+mod interp;
+mod profile;
+mod rules;
+mod tables;
+
+pub use arch::Arch;
+pub use profile::Profile;
+
+use anyhow::{Context, Result};
+use oci_spec::runtime::LinuxSeccomp;
+use profile::Action;
+use std::path::PathBuf;
+
+/// A compiled profile, ready for `sys::seccomp::install`.
+pub struct Compiled {
+    pub program: Vec<seccompiler::sock_filter>,
+    /// SECCOMP_FILTER_FLAG_* for seccomp(2).
+    pub flags: u64,
+    /// Where the listener fd goes (SCMP_ACT_NOTIFY used): the socket and the metadata.
+    pub listener: Option<(PathBuf, String)>,
+    /// Syscall names no table knows; ignored, as runc does.
+    pub unknown: Vec<String>,
+}
+
+pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
+    let p = Profile::from_oci(s)?;
+    let mut arches = Vec::new();
+    for a in p.filter_arches() {
+        let plan = rules::plan(&p, a)?;
+        arches.push((a, plan));
+    }
+    let enosys = if matches!(p.default, Action::Allow | Action::Log | Action::Trace(_)) {
+        Vec::new()
+    } else {
+        enosys_max(&p)
+    };
+    let program = bpf::program(&bpf::Plan {
+        default: p.default,
+        arches: &arches,
+        enosys: &enosys,
+    })
+    .context("linux.seccomp")?;
+    let mut unknown: Vec<String> = p
+        .rules
+        .iter()
+        .flat_map(|r| r.names.iter())
+        .filter(|n| !arch::known(n))
+        .cloned()
+        .collect();
+    unknown.dedup();
+    let notify = p.uses_notify();
+    Ok(Compiled {
+        program,
+        flags: flags(&p.flags, notify),
+        listener: notify.then(|| (p.listener.clone().unwrap_or_default(), p.metadata.clone())),
+        unknown,
+    })
+}
+
+/// runc's findLastSyscalls: per listed architecture, the greatest number among the names of
+/// every rule (whatever its action or arguments).
+fn enosys_max(p: &Profile) -> Vec<(Arch, u32)> {
+    p.listed
+        .iter()
+        .filter_map(|a| {
+            let max = p
+                .rules
+                .iter()
+                .flat_map(|r| r.names.iter())
+                .filter_map(|n| a.number(n))
+                .max()?;
+            Some((*a, max))
+        })
+        .collect()
+}
+
+fn flags(f: &profile::Flags, notify: bool) -> u64 {
+    let mut v = 0;
+    if f.tsync {
+        v |= libc::SECCOMP_FILTER_FLAG_TSYNC;
+    }
+    if f.log {
+        v |= libc::SECCOMP_FILTER_FLAG_LOG;
+    }
+    if f.spec_allow {
+        v |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    }
+    if notify {
+        v |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        // The kernel refuses TSYNC with a listener unless failures are reported as ESRCH,
+        // and WAIT_KILLABLE_RECV without a listener (libseccomp sets it only with NOTIFY).
+        if f.tsync {
+            v |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+        if f.wait_killable_recv {
+            v |= libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+        }
+    }
+    v as u64
+}
+
+/// What `features` reports: (actions, operators, archs, flags).
+pub fn features() -> [Vec<&'static str>; 4] {
+    let actions = [
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_TRAP",
+    ];
+    let ops = [
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_MASKED_EQ",
+        "SCMP_CMP_NE",
+    ];
+    let flags = [
+        "SECCOMP_FILTER_FLAG_LOG",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        "SECCOMP_FILTER_FLAG_TSYNC",
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+    ];
+    let archs = Arch::ALL.iter().map(|a| a.scmp_name()).collect();
+    [actions.to_vec(), ops.to_vec(), archs, flags.to_vec()]
+}
+
+#[cfg(test)]
+mod tests;
