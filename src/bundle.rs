@@ -274,10 +274,8 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     {
         check_sysctl(spec, key)?;
     }
-    if linux.seccomp().is_some() {
-        return Err(not_supported(
-            "linux.seccomp (seccomp filters are not implemented yet)",
-        ));
+    if let Some(s) = linux.seccomp() {
+        crate::seccomp::check(s)?;
     }
     if let Some(r) = linux.resources() {
         crate::cgroups::check(r)?;
@@ -422,10 +420,16 @@ mod tests {
             "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"user\"}}]}}}}"
         ));
         assert!(e.contains("uidMappings"), "{e}");
+        assert_eq!(
+            err(&format!(
+                "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+            )),
+            "ok"
+        );
         let e = err(&format!(
-            "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+            "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{{\"names\":[\"getpid\"],\"action\":\"SCMP_ACT_BOGUS\"}}]}}}}}}"
         ));
-        assert!(e.contains("not supported: linux.seccomp"), "{e}");
+        assert!(e.contains("linux.seccomp.syscalls[0].action"), "{e}");
     }
 
     #[test]

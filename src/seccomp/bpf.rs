@@ -200,8 +200,12 @@ fn audit_groups(arches: &[(Arch, BTreeMap<u32, Body>)]) -> Vec<u32> {
 fn enosys_stub(a: &mut Asm, max: &[(Arch, u32)], main: Label) {
     let enosys = a.label();
     let get = |arch: Arch| max.iter().find(|(x, _)| *x == arch).map(|x| x.1);
-    let mut audits: Vec<u32> = max.iter().map(|(x, _)| x.audit()).collect();
-    audits.dedup();
+    let mut audits: Vec<u32> = Vec::new();
+    for (x, _) in max {
+        if !audits.contains(&x.audit()) {
+            audits.push(x.audit());
+        }
+    }
     let sections: Vec<Label> = audits.iter().map(|_| a.label()).collect();
     a.ld(OFF_ARCH);
     for (audit, l) in audits.iter().zip(&sections) {
@@ -253,6 +257,10 @@ fn dispatch(a: &mut Asm, bodies: &BTreeMap<u32, Body>, default: Action, arch: Ar
             a.ins.push(Ins::Raw(rule_block(conds, arch)?));
             a.ret(action.ret());
         }
+        a.ret(default.ret());
+        // seccompiler's blocks carry a "next rule" jump (used only by their long-condition
+        // trampolines) that points one past the following return: give the last one a
+        // target inside the program, as the kernel's checker requires.
         a.ret(default.ret());
     }
     Ok(())

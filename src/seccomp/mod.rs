@@ -50,15 +50,12 @@ pub use profile::Profile;
 use anyhow::{Context, Result};
 use oci_spec::runtime::LinuxSeccomp;
 use profile::Action;
-use std::path::PathBuf;
 
 /// A compiled profile, ready for `sys::seccomp::install`.
 pub struct Compiled {
     pub program: Vec<seccompiler::sock_filter>,
     /// SECCOMP_FILTER_FLAG_* for seccomp(2).
     pub flags: u64,
-    /// Where the listener fd goes (SCMP_ACT_NOTIFY used): the socket and the metadata.
-    pub listener: Option<(PathBuf, String)>,
     /// Syscall names no table knows; ignored, as runc does.
     pub unknown: Vec<String>,
 }
@@ -89,11 +86,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
         .cloned()
         .collect();
     unknown.dedup();
-    let notify = p.uses_notify();
     Ok(Compiled {
         program,
-        flags: flags(&p.flags, notify),
-        listener: notify.then(|| (p.listener.clone().unwrap_or_default(), p.metadata.clone())),
+        flags: flags(&p.flags, p.uses_notify()),
         unknown,
     })
 }
@@ -140,7 +135,17 @@ fn flags(f: &profile::Flags, notify: bool) -> u64 {
     v as u64
 }
 
-/// What `features` reports: (actions, operators, archs, flags).
+/// Checks a bundle's profile (the parent, before anything is touched): compiles it, and
+/// reports the syscall names it ignores at debug level, as runc does.
+pub fn check(s: &LinuxSeccomp) -> Result<()> {
+    let c = compile(s)?;
+    for name in &c.unknown {
+        crate::log::debug(&format!("unknown seccomp syscall {name:?} ignored"));
+    }
+    Ok(())
+}
+
+/// What `features` reports: (actions, operators, archs, flags), before the kernel probes.
 pub fn features() -> [Vec<&'static str>; 4] {
     let actions = [
         "SCMP_ACT_ALLOW",

@@ -8,7 +8,6 @@ use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction as OciAction, LinuxSeccompFilterFlag as OciFlag,
     LinuxSeccompOperator as OciOp,
 };
-use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -103,8 +102,6 @@ pub struct Profile {
     pub listed: Vec<Arch>,
     pub flags: Flags,
     pub rules: Vec<Rule>,
-    pub listener: Option<PathBuf>,
-    pub metadata: String,
 }
 
 impl Profile {
@@ -189,8 +186,6 @@ impl Profile {
             listed,
             flags,
             rules,
-            listener: s.listener_path().clone(),
-            metadata: s.listener_metadata().clone().unwrap_or_default(),
         })
     }
 

@@ -46,7 +46,6 @@ fn default_errno_with_allow_and_log_rules() {
     assert_eq!(verdict(&c, X86_64, 108, &[]), 0x7ff0_0007);
     assert_eq!(verdict(&c, X86_64, 0, &[]), errno(1));
     assert_eq!(c.flags, 0);
-    assert!(c.listener.is_none());
 }
 
 #[test]
@@ -173,7 +172,6 @@ fn notify_flags_and_listener() {
         | libc::SECCOMP_FILTER_FLAG_TSYNC
         | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
     assert_eq!(c.flags, want as u64);
-    assert_eq!(c.listener, Some(("/run/agent.sock".into(), "m".into())));
     // Without NOTIFY, WAIT_KILLABLE_RECV is left out (the kernel refuses it alone).
     let c = compiled(
         r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#,
@@ -209,4 +207,37 @@ fn unknown_names_are_reported_not_fatal() {
     );
     assert_eq!(c.unknown, vec!["no_such".to_string()]);
     assert_eq!(verdict(&c, X86_64, 39, &[]), errno(1));
+}
+
+/// The kernel's bpf_check_classic rules the programs must pass (seccomp_check_filter adds
+/// the opcode whitelist, which the interpreter enforces).
+fn check_like_the_kernel(p: &[seccompiler::sock_filter]) {
+    let n = p.len();
+    assert!(n > 0 && n <= bpf::MAX_INSNS);
+    for (pc, i) in p.iter().enumerate() {
+        match i.code {
+            0x05 => assert!((i.k as usize) < n - pc - 1, "ja out of range at {pc}"),
+            0x15 | 0x25 | 0x35 | 0x45 => assert!(
+                pc + i.jt as usize + 1 < n && pc + i.jf as usize + 1 < n,
+                "jump out of range at {pc}"
+            ),
+            0x20 => assert!(i.k < 64 && i.k % 4 == 0, "load at {pc}"),
+            _ => {}
+        }
+    }
+    assert_eq!(p[n - 1].code, 0x06, "last instruction must return");
+}
+
+#[test]
+fn programs_pass_the_kernel_checks() {
+    let profiles = [
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"],"syscalls":[
+            {"names":["getpid","execve"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["getppid"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#,
+        r#"{"defaultAction":"SCMP_ACT_KILL","architectures":["SCMP_ARCH_X32"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    ];
+    for p in profiles {
+        check_like_the_kernel(&compiled(p).program);
+    }
 }

@@ -7,6 +7,7 @@
 pub mod fs;
 pub mod mount;
 pub mod process;
+pub mod seccomp;
 pub mod socket;
 
 use std::ffi::CString;
