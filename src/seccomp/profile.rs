@@ -9,6 +9,9 @@ use oci_spec::runtime::{
     LinuxSeccompOperator as OciOp,
 };
 
+/// libseccomp accepts SCMP_ACT_ERRNO(0..=4094).
+const MAX_ERRNO: u16 = 4094;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     KillProcess,
@@ -37,11 +40,17 @@ impl Action {
     }
 
     /// runc's mapping: KILL is KILL_THREAD; ERRNO and TRACE default to EPERM; the data is
-    /// truncated to 16 bits as libseccomp does.
+    /// truncated to 16 bits as runc does, and libseccomp refuses an errno above 4094.
     fn from_oci(a: OciAction, errno_ret: Option<u32>, field: &str) -> Result<Action> {
         let data = |v: Option<u32>| v.map_or(libc::EPERM as u16, |e| e as u16);
         if errno_ret.is_some() && !matches!(a, OciAction::ScmpActErrno | OciAction::ScmpActTrace) {
-            bail!("{field}: errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a}");
+            bail!("{field}: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not {a}");
+        }
+        if a == OciAction::ScmpActErrno && data(errno_ret) > MAX_ERRNO {
+            bail!(
+                "{field} {}: above {MAX_ERRNO}, the largest errno libseccomp lets a filter return",
+                errno_ret.unwrap_or(0)
+            );
         }
         Ok(match a {
             OciAction::ScmpActKill | OciAction::ScmpActKillThread => Action::KillThread,
@@ -140,7 +149,8 @@ impl Profile {
             .enumerate()
         {
             let field = format!("linux.seccomp.syscalls[{i}]");
-            let action = Action::from_oci(sc.action(), sc.errno_ret(), &field)?;
+            let action =
+                Action::from_oci(sc.action(), sc.errno_ret(), &format!("{field}.errnoRet"))?;
             if let Some(j) = sc.names().iter().position(|n| n.is_empty()) {
                 bail!("{field}.names[{j}]: empty syscall name");
             }
@@ -233,14 +243,14 @@ mod tests {
             r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
             {"names":["a"],"action":"SCMP_ACT_KILL"},
             {"names":["b"],"action":"SCMP_ACT_TRACE"},
-            {"names":["c"],"action":"SCMP_ACT_ERRNO","errnoRet":70000},
+            {"names":["c"],"action":"SCMP_ACT_ERRNO","errnoRet":65541},
             {"names":["d"],"action":"SCMP_ACT_ALLOW","args":[{"index":1,"value":255,"valueTwo":3,"op":"SCMP_CMP_MASKED_EQ"},{"index":0,"value":9,"op":"SCMP_CMP_LE"}]}]}"#,
         )
         .unwrap();
         assert_eq!(p.default, Action::Errno(1));
         assert_eq!(p.rules[0].action, Action::KillThread);
         assert_eq!(p.rules[1].action, Action::Trace(1));
-        assert_eq!(p.rules[2].action, Action::Errno(70000u32 as u16));
+        assert_eq!(p.rules[2].action, Action::Errno(5));
         let c = &p.rules[3].conds;
         assert_eq!((c[0].op, c[0].datum, c[0].mask), (Op::MaskedEq, 3, 255));
         assert_eq!((c[1].op, c[1].datum, c[1].mask), (Op::Le, 9, u64::MAX));
@@ -259,6 +269,15 @@ mod tests {
         );
         let e = err(r#"{"defaultAction":"SCMP_ACT_KILL","defaultErrnoRet":1}"#);
         assert!(e.contains("linux.seccomp.defaultErrnoRet"), "{e}");
+        let e = err(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":5000}"#);
+        assert!(
+            e.contains("linux.seccomp.defaultErrnoRet") && e.contains("4094"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","errnoRet":4095}]}"#,
+        );
+        assert!(e.contains("linux.seccomp.syscalls[0].errnoRet 4095"), "{e}");
         let e = err(
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO"},{"names":["getpid"],"action":"SCMP_ACT_ALLOW","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
         );
