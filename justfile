@@ -8,12 +8,12 @@ conformance_dir := justfile_directory() / "tests/oci-conformance"
 default:
     @{{just_executable()}} --list --justfile {{justfile()}}
 
-# Install the missing Debian packages the recipes use (busybox-static for the rootfs; runc, crun, hyperfine for bench)
+# Install the missing Debian packages the recipes use (busybox-static for the rootfs; runc, crun, hyperfine for bench; gcc + libc6-dev for the static seccomp probes and golang-github-containers-common for podman's seccomp profile, both in tests/seccomp.rs)
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 runc crun hyperfine; do
+    for p in busybox-static iproute2 runc crun hyperfine gcc libc6-dev golang-github-containers-common; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0

@@ -232,6 +232,12 @@ fn differ(name: &str, p: &Value, probes: &[String]) -> (Option<String>, usize) {
         env.edit(|c| c["linux"]["seccomp"]["flags"] = flags.clone());
     }
     let ruse = run_under(&env, "ruse", "sc-ruse");
+    if std::env::var_os("SECCOMP_SHOW").is_some() {
+        eprintln!(
+            "== {name} (runc exit {}, ruse exit {})\n{}",
+            runc.code, ruse.code, ruse.out
+        );
+    }
     let lines = runc.out.lines().count();
     assert!(
         lines > 0 || runc.code != 0,

@@ -220,7 +220,7 @@ fn seccomp_features() -> Value {
     let supported: Vec<&str> = flags
         .iter()
         .copied()
-        .filter(|f| flag_supported(bit(f) as u64))
+        .filter(|f| flag_supported(bit(f)))
         .collect();
     json!({
         "enabled": true,

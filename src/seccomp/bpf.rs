@@ -12,13 +12,14 @@ use seccompiler::{
 };
 use std::collections::BTreeMap;
 
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+// BPF_LD|BPF_W|BPF_ABS, BPF_RET|BPF_K, BPF_JMP|BPF_JA, BPF_JMP|BPF_J*|BPF_K.
+const LD_W_ABS: u16 = 0x20;
 const RET_K: u16 = 0x06;
 const JA: u16 = 0x05;
-pub const JEQ: u16 = 0x05 | 0x10;
-pub const JGT: u16 = 0x05 | 0x20;
-pub const JGE: u16 = 0x05 | 0x30;
-pub const JSET: u16 = 0x05 | 0x40;
+const JEQ: u16 = 0x15;
+const JGT: u16 = 0x25;
+const JGE: u16 = 0x35;
+const JSET: u16 = 0x45;
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 /// The kernel's BPF_MAXINSNS.
@@ -27,6 +28,8 @@ pub const MAX_INSNS: usize = 4096;
 const LEAF: usize = 8;
 
 type Label = usize;
+/// A syscall's rule chain, emitted after the search tree.
+type Chain<'b> = (Label, &'b [(Vec<Cond>, Action)]);
 
 #[derive(Clone, Copy)]
 enum Tgt {
@@ -222,9 +225,8 @@ fn enosys_stub(a: &mut Asm, max: &[(Arch, u32)], main: Label) {
                 Some(_) => a.jump_if(JSET, X32_SYSCALL_BIT, l32),
                 None => a.jump_if(JSET, X32_SYSCALL_BIT, main),
             }
-            match x64 {
-                Some(m) => a.jump_if(JGT, m, enosys),
-                None => {}
+            if let Some(m) = x64 {
+                a.jump_if(JGT, m, enosys);
             }
             a.ja(main);
             a.mark(l32);
@@ -271,7 +273,7 @@ fn search<'b>(
     keys: &[u32],
     bodies: &'b BTreeMap<u32, Body>,
     default: Action,
-    chains: &mut Vec<(Label, &'b [(Vec<Cond>, Action)])>,
+    chains: &mut Vec<Chain<'b>>,
 ) {
     if keys.len() > LEAF {
         let mid = keys.len() / 2;

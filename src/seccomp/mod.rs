@@ -32,6 +32,7 @@
 //!   `ret` of its action (including SECCOMP_RET_USER_NOTIF, which ruse emits itself).
 //!   seccompiler's conditions compare whole 64-bit arguments on 64-bit ABIs (hi word, then
 //!   lo word) and the low word on 32-bit ones — libseccomp's semantics, checked against runc.
+//!
 //! Known divergence: for two rules on one syscall whose conditions overlap only through
 //! 64-bit values and whose first differing nodes libseccomp ranks by insertion, the order
 //! may differ from libseccomp's tree walk; no real profile does this.
@@ -55,7 +56,7 @@ use profile::Action;
 pub struct Compiled {
     pub program: Vec<seccompiler::sock_filter>,
     /// SECCOMP_FILTER_FLAG_* for seccomp(2).
-    pub flags: u64,
+    pub flags: libc::c_ulong,
     /// Syscall names no table knows; ignored, as runc does.
     pub unknown: Vec<String>,
 }
@@ -110,7 +111,7 @@ fn enosys_max(p: &Profile) -> Vec<(Arch, u32)> {
         .collect()
 }
 
-fn flags(f: &profile::Flags, notify: bool) -> u64 {
+fn flags(f: &profile::Flags, notify: bool) -> libc::c_ulong {
     let mut v = 0;
     if f.tsync {
         v |= libc::SECCOMP_FILTER_FLAG_TSYNC;
@@ -132,7 +133,7 @@ fn flags(f: &profile::Flags, notify: bool) -> u64 {
             v |= libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
         }
     }
-    v as u64
+    v
 }
 
 /// Checks a bundle's profile (the parent, before anything is touched): compiles it, and

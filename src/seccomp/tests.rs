@@ -171,7 +171,7 @@ fn notify_flags_and_listener() {
         | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
         | libc::SECCOMP_FILTER_FLAG_TSYNC
         | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
-    assert_eq!(c.flags, want as u64);
+    assert_eq!(c.flags, want);
     // Without NOTIFY, WAIT_KILLABLE_RECV is left out (the kernel refuses it alone).
     let c = compiled(
         r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#,

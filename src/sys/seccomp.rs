@@ -8,7 +8,10 @@ use std::os::fd::OwnedFd;
 
 /// Installs `prog` on the calling thread. With SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags`
 /// the kernel returns the notification fd, which is handed back.
-pub fn install(prog: &[seccompiler::sock_filter], flags: u64) -> io::Result<Option<OwnedFd>> {
+pub fn install(
+    prog: &[seccompiler::sock_filter],
+    flags: libc::c_ulong,
+) -> io::Result<Option<OwnedFd>> {
     let mut insns: Vec<libc::sock_filter> = prog
         .iter()
         .map(|i| libc::sock_filter {
@@ -29,11 +32,11 @@ pub fn install(prog: &[seccompiler::sock_filter], flags: u64) -> io::Result<Opti
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            flags as libc::c_ulong,
+            flags,
             &fprog as *const libc::sock_fprog,
         )
     })?;
-    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u64 != 0 {
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
         return Ok(Some(owned(ret)));
     }
     Ok(None)
@@ -41,14 +44,14 @@ pub fn install(prog: &[seccompiler::sock_filter], flags: u64) -> io::Result<Opti
 
 /// True when the kernel knows the filter flag: with a NULL program it then fails with
 /// EFAULT instead of EINVAL (libseccomp's probe).
-pub fn flag_supported(flag: u64) -> bool {
+pub fn flag_supported(flag: libc::c_ulong) -> bool {
     // SAFETY: a NULL program is never dereferenced: the kernel checks the flags first and
     // fails copying from NULL otherwise; no filter is installed either way.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
             libc::SECCOMP_SET_MODE_FILTER,
-            flag as libc::c_ulong,
+            flag,
             std::ptr::null::<libc::sock_fprog>(),
         )
     };
@@ -77,7 +80,7 @@ mod tests {
     fn kernel_probes() {
         assert!(action_supported(libc::SECCOMP_RET_ALLOW));
         assert!(!action_supported(0x1234_0000));
-        assert!(flag_supported(libc::SECCOMP_FILTER_FLAG_LOG as u64));
+        assert!(flag_supported(libc::SECCOMP_FILTER_FLAG_LOG));
         assert!(!flag_supported(1 << 30));
     }
 
