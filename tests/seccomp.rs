@@ -550,7 +550,7 @@ fn bad_profiles_fail_with_the_rule_named_and_leave_nothing() {
             json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
                 {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]},
                 {"names": ["getpid"], "action": "SCMP_ACT_LOG", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
-            "linux.seccomp.syscalls[1]: the rule for getpid conflicts with linux.seccomp.syscalls[0]",
+            "linux.seccomp.syscalls[1]: the rule for getpid conflicts with an earlier rule",
         ),
     ];
     for (profile, want) in cases {

@@ -4,8 +4,9 @@
 //! (cBPF offsets are 8 bits) and puts long distances on `ja` (32 bits). Pure.
 
 use super::arch::{Arch, X32_SYSCALL_BIT};
-use super::profile::{Action, Cond, Op};
+use super::profile::Action;
 use super::rules::Body;
+use super::tree::{NodeOp, Step};
 use anyhow::{anyhow, bail, Result};
 use seccompiler::{
     sock_filter, BpfProgram, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule,
@@ -29,7 +30,7 @@ const LEAF: usize = 8;
 
 type Label = usize;
 /// A syscall's rule chain, emitted after the search tree.
-type Chain<'b> = (Label, &'b [(Vec<Cond>, Action)]);
+type Chain<'b> = (Label, &'b [(Vec<Step>, Action)]);
 
 #[derive(Clone, Copy)]
 enum Tgt {
@@ -160,15 +161,15 @@ pub fn program(p: &Plan) -> Result<Vec<sock_filter>> {
             if let Some(x32) = of_audit(Arch::X32) {
                 let l32 = a.label();
                 a.jump_if(JGE, X32_SYSCALL_BIT, l32);
-                dispatch(&mut a, x64, p.default, Arch::X86_64)?;
+                dispatch(&mut a, x64, p.default)?;
                 a.mark(l32);
-                dispatch(&mut a, x32, p.default, Arch::X32)?;
+                dispatch(&mut a, x32, p.default)?;
             } else {
                 // x32 numbers are a foreign ABI here, except -1 (a skipped syscall).
                 a.jcc(JGE, X32_SYSCALL_BIT, Tgt::Next, Tgt::Skip(2));
                 a.jcc(JEQ, u32::MAX, Tgt::Skip(1), Tgt::Next);
                 a.ret(Action::KillThread.ret());
-                dispatch(&mut a, x64, p.default, Arch::X86_64)?;
+                dispatch(&mut a, x64, p.default)?;
             }
         } else {
             let arch = p
@@ -177,12 +178,7 @@ pub fn program(p: &Plan) -> Result<Vec<sock_filter>> {
                 .find(|(x, _)| x.audit() == *audit)
                 .map(|x| x.0);
             let arch = arch.ok_or_else(|| anyhow!("internal: no architecture for a section"))?;
-            dispatch(
-                &mut a,
-                find(arch).unwrap_or(&BTreeMap::new()),
-                p.default,
-                arch,
-            )?;
+            dispatch(&mut a, find(arch).unwrap_or(&BTreeMap::new()), p.default)?;
         }
     }
     a.finish()
@@ -249,15 +245,17 @@ fn enosys_stub(a: &mut Asm, max: &[(Arch, u32)], main: Label) {
 
 /// Binary search over the syscall numbers, leaves of up to LEAF `jeq`s jumping to nearby
 /// returns, then the rule chains of the syscalls that have argument conditions.
-fn dispatch(a: &mut Asm, bodies: &BTreeMap<u32, Body>, default: Action, arch: Arch) -> Result<()> {
+fn dispatch(a: &mut Asm, bodies: &BTreeMap<u32, Body>, default: Action) -> Result<()> {
     let keys: Vec<u32> = bodies.keys().copied().collect();
     let mut chains = Vec::new();
     search(a, &keys, bodies, default, &mut chains);
-    for (l, rules) in chains {
+    for (l, paths) in chains {
         a.mark(l);
-        for (conds, action) in rules {
-            a.ins.push(Ins::Raw(rule_block(conds, arch)?));
-            a.ret(action.ret());
+        for (steps, action) in paths {
+            for block in path_blocks(steps)? {
+                a.ins.push(Ins::Raw(block));
+                a.ret(action.ret());
+            }
         }
         a.ret(default.ret());
         // seccompiler's blocks carry a "next rule" jump (used only by their long-condition
@@ -319,31 +317,72 @@ fn search<'b>(
     }
 }
 
-/// seccompiler's block for an AND of conditions: it falls through to the next instruction
-/// when all hold and skips it otherwise. 64-bit ABIs compare whole arguments, 32-bit ones the
-/// low word, as libseccomp does.
-fn rule_block(conds: &[Cond], arch: Arch) -> Result<BpfProgram> {
-    let len = if arch.wide_args() {
-        SeccompCmpArgLen::Qword
-    } else {
-        SeccompCmpArgLen::Dword
-    };
-    let mut v = Vec::with_capacity(conds.len());
-    for c in conds {
-        let op = match c.op {
-            Op::Eq => SeccompCmpOp::Eq,
-            Op::Ne => SeccompCmpOp::Ne,
-            Op::Lt => SeccompCmpOp::Lt,
-            Op::Le => SeccompCmpOp::Le,
-            Op::Gt => SeccompCmpOp::Gt,
-            Op::Ge => SeccompCmpOp::Ge,
-            Op::MaskedEq => SeccompCmpOp::MaskedEq(c.mask),
-        };
-        v.push(
-            SeccompCondition::new(c.arg, len.clone(), op, c.datum)
-                .map_err(|e| anyhow!("argument {}: {e}", c.arg))?,
-        );
+/// seccompiler's blocks for one path of the decision tree: each block is an AND of whole-
+/// argument conditions that falls through to the next instruction when all hold and skips it
+/// otherwise. A tree node compares one 32-bit word; on 64-bit ABIs the high word is expressed
+/// as a 64-bit comparison with the low word's extremes, and "high word differs" needs two
+/// blocks (below or above), hence a list.
+fn path_blocks(steps: &[Step]) -> Result<Vec<BpfProgram>> {
+    let mut alts: Vec<Vec<SeccompCondition>> = vec![Vec::new()];
+    for s in steps {
+        let options = step_conditions(s)?;
+        let mut next = Vec::with_capacity(alts.len() * options.len());
+        for a in &alts {
+            for o in &options {
+                let mut v = a.clone();
+                v.push(o.clone());
+                next.push(v);
+            }
+        }
+        alts = next;
     }
-    let rule = SeccompRule::new(v).map_err(|e| anyhow!("{e}"))?;
-    Ok(rule.into())
+    alts.into_iter()
+        .map(|conds| {
+            if conds.is_empty() {
+                bail!("internal: empty seccomp path");
+            }
+            let rule = SeccompRule::new(conds).map_err(|e| anyhow!("{e}"))?;
+            Ok(rule.into())
+        })
+        .collect()
+}
+
+/// The seccompiler conditions (alternatives) equivalent to one step; empty when the step can
+/// never hold.
+fn step_conditions(s: &Step) -> Result<Vec<SeccompCondition>> {
+    use SeccompCmpOp::*;
+    let (len, h) = if s.hi {
+        (SeccompCmpArgLen::Qword, u64::from(s.datum) << 32)
+    } else {
+        (SeccompCmpArgLen::Dword, u64::from(s.datum))
+    };
+    let top = h | 0xffff_ffff;
+    let ops: Vec<(SeccompCmpOp, u64)> = match (s.hi, s.op, s.taken) {
+        (false, NodeOp::Eq, t) => vec![(if t { Eq } else { Ne }, h)],
+        (false, NodeOp::Gt, t) => vec![(if t { Gt } else { Le }, h)],
+        (false, NodeOp::Ge, t) => vec![(if t { Ge } else { Lt }, h)],
+        (false, NodeOp::MaskedEq, true) => vec![(MaskedEq(u64::from(s.mask)), h)],
+        (true, NodeOp::Eq, true) => vec![(MaskedEq(0xffff_ffff_0000_0000), h)],
+        (true, NodeOp::Eq, false) => {
+            let mut v = Vec::new();
+            if s.datum > 0 {
+                v.push((Lt, h));
+            }
+            if s.datum < u32::MAX {
+                v.push((Gt, top));
+            }
+            v
+        }
+        (true, NodeOp::Gt, true) if s.datum == u32::MAX => vec![],
+        (true, NodeOp::Gt, t) => vec![(if t { Gt } else { Le }, top)],
+        (true, NodeOp::Ge, t) => vec![(if t { Ge } else { Lt }, h)],
+        (true, NodeOp::MaskedEq, true) => vec![(MaskedEq(u64::from(s.mask) << 32), h)],
+        (_, NodeOp::MaskedEq, false) => bail!("internal: no rule acts on a failed MASKED_EQ"),
+    };
+    ops.into_iter()
+        .map(|(op, v)| {
+            SeccompCondition::new(s.arg, len.clone(), op, v)
+                .map_err(|e| anyhow!("argument {}: {e}", s.arg))
+        })
+        .collect()
 }

@@ -16,26 +16,27 @@
 //!   `valueTwo` the datum), with errors that name the rule.
 //! - `rules.rs`: per architecture and syscall number, runc's preprocessing (rules with the
 //!   default action skipped, two conditions on one argument split into two rules, unknown
-//!   names ignored) and libseccomp's merge: a rule without arguments decides alone (the first
-//!   one); otherwise the rules are tried first-match in libseccomp's tree order (at the first
-//!   condition where two rules differ, the higher argument, then EQ/NE/MASKED_EQ before
-//!   LT/LE before GT/GE, then the greater datum — the smaller for LT/LE — goes first); a
-//!   rule extending an earlier one is dead, and the combinations libseccomp refuses with
-//!   EEXIST (and runc then fails) fail here too. On i386 the socket and SysV IPC calls also
-//!   get their socketcall(2)/ipc(2) twin, as in libseccomp.
+//!   names ignored) and, on i386, the socketcall(2)/ipc(2) twin of each socket and SysV IPC
+//!   rule, as libseccomp adds it.
+//! - `tree.rs`: libseccomp's per-syscall decision tree, rebuilt node for node: a rule without
+//!   arguments decides alone (the first one); otherwise each comparison becomes 32-bit word
+//!   nodes (high word, then low word on 64-bit ABIs), rules merge where nodes are equal, each
+//!   level stays sorted as libseccomp sorts it (higher argument first, EQ/NE/MASKED_EQ before
+//!   LT/LE before GT/GE, greater datum first, smaller for LT/LE), and the merges libseccomp
+//!   refuses with EEXIST (where runc then fails) fail here too. The tree is flattened into
+//!   its paths in walk order; since the two sides of a node exclude each other, "first path
+//!   that holds" is exactly libseccomp's walk.
 //! - `bpf.rs`: runc's -ENOSYS stub (for the listed architectures, a syscall numbered above
 //!   every syscall the profile names returns ENOSYS unless the default action is ALLOW, LOG
 //!   or TRACE), the architecture dispatch (the native ABI always, plus the listed ones that
 //!   can run here; x32 shares x86_64's token and is told apart by its number bit; any other
 //!   ABI is killed like libseccomp's bad-arch action), a binary search over syscall numbers,
-//!   and per syscall a first-match chain of seccompiler rule blocks, each followed by the
-//!   `ret` of its action (including SECCOMP_RET_USER_NOTIF, which ruse emits itself).
-//!   seccompiler's conditions compare whole 64-bit arguments on 64-bit ABIs (hi word, then
-//!   lo word) and the low word on 32-bit ones — libseccomp's semantics, checked against runc.
+//!   and per syscall a first-match chain of seccompiler rule blocks (one per tree path: a
+//!   low-word node is a 32-bit seccompiler condition, a high-word node a 64-bit one against
+//!   the word's bounds), each followed by the `ret` of its action, including
+//!   SECCOMP_RET_USER_NOTIF, which seccompiler has no action for.
 //!
-//! Known divergence: for two rules on one syscall whose conditions overlap only through
-//! 64-bit values and whose first differing nodes libseccomp ranks by insertion, the order
-//! may differ from libseccomp's tree walk; no real profile does this.
+//! The verdicts are checked against runc on this kernel by tests/seccomp.rs.
 
 mod arch;
 mod bpf;
@@ -44,6 +45,7 @@ mod interp;
 mod profile;
 mod rules;
 mod tables;
+mod tree;
 
 pub use arch::Arch;
 pub use profile::Profile;

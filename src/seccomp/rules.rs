@@ -1,12 +1,12 @@
 //! What each syscall does on one architecture, decided exactly as runc + libseccomp decide it:
 //! runc's preprocessing (rules with the default action dropped, conditions on one argument
 //! split into separate rules, unknown names ignored), i386's socketcall/ipc twins, and
-//! libseccomp's merge of the rules of one syscall (see the module comment in mod.rs).
+//! libseccomp's merge of the rules of one syscall (`tree.rs`).
 
 use super::arch::{self, Arch};
 use super::profile::{Action, Cond, Op, Profile, Rule};
+use super::tree::{self, Branch, Node, Step};
 use anyhow::{bail, Result};
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// The decision for one syscall number.
@@ -14,47 +14,42 @@ use std::collections::BTreeMap;
 pub enum Body {
     /// Whatever the arguments.
     Always(Action),
-    /// The first entry whose conditions all hold decides; none: the default action.
-    FirstMatch(Vec<(Vec<Cond>, Action)>),
-}
-
-struct Entry {
-    conds: Vec<Cond>,
-    action: Action,
-    rule: usize,
+    /// The first path whose comparisons all hold decides; none: the default action.
+    FirstMatch(Vec<(Vec<Step>, Action)>),
 }
 
 #[derive(Default)]
-struct Acc {
+struct Sys {
     always: Option<Action>,
-    entries: Vec<Entry>,
+    tree: Vec<Node>,
 }
 
 pub fn plan(p: &Profile, arch: Arch) -> Result<BTreeMap<u32, Body>> {
-    let mut acc: BTreeMap<u32, Acc> = BTreeMap::new();
+    let mut acc: BTreeMap<u32, Sys> = BTreeMap::new();
+    let wide = arch.wide_args();
     for rule in &p.rules {
         // runc skips rules that only restate the default (libseccomp would refuse them).
         if rule.action == p.default {
             continue;
         }
         for name in &rule.names {
-            for (nr, chain) in targets(arch, name, rule) {
-                acc.entry(nr).or_default().add(chain, rule, name)?;
+            for (nr, conds) in targets(arch, name, rule) {
+                let branch = tree::chain(&conds, wide, rule.action);
+                if acc.entry(nr).or_default().add(branch).is_err() {
+                    bail!(
+                        "linux.seccomp.syscalls[{}]: the rule for {name} conflicts with an earlier rule for it (the same argument checks would decide another action; libseccomp refuses this too)",
+                        rule.index
+                    );
+                }
             }
         }
     }
-    let wide = arch.wide_args();
     Ok(acc
         .into_iter()
-        .map(|(nr, a)| {
-            let body = match a.always {
+        .map(|(nr, s)| {
+            let body = match s.always {
                 Some(act) => Body::Always(act),
-                None => {
-                    let mut e = a.entries;
-                    // Stable: libseccomp keeps insertion order between nodes it ranks equal.
-                    e.sort_by(|x, y| order(&x.conds, &y.conds, wide));
-                    Body::FirstMatch(e.into_iter().map(|e| (e.conds, e.action)).collect())
-                }
+                None => Body::FirstMatch(tree::paths(&s.tree)),
             };
             (nr, body)
         })
@@ -104,139 +99,25 @@ fn split(conds: &[Cond]) -> Vec<Vec<Cond>> {
     vec![v]
 }
 
-impl Acc {
-    /// libseccomp's db_rule_add for one syscall: an argument-free rule wins over everything
-    /// (the first one added); a rule extending an existing one is dead; a rule that is a
-    /// prefix of existing ones replaces them when they share its action and is refused
-    /// (EEXIST, which fails runc) when they do not; identical conditions with another action
-    /// are refused too.
-    fn add(&mut self, conds: Vec<Cond>, rule: &Rule, name: &str) -> Result<()> {
+impl Sys {
+    /// libseccomp's db_rule_add for one syscall: the first argument-free rule decides alone
+    /// (it replaces earlier conditional ones and later ones are dropped); conditional rules
+    /// merge into the tree.
+    fn add(&mut self, b: Branch) -> Result<(), tree::Conflict> {
         if self.always.is_some() {
             return Ok(());
         }
-        if conds.is_empty() {
-            self.always = Some(rule.action);
-            self.entries.clear();
-            return Ok(());
-        }
-        for x in &self.entries {
-            if x.conds == conds && x.action != rule.action {
-                bail!(conflict(rule, name, x.rule));
+        match b {
+            Branch::Act(a) => {
+                self.always = Some(a);
+                self.tree.clear();
             }
-            if conds.starts_with(&x.conds) {
-                return Ok(());
-            }
+            Branch::Level(l) if self.tree.is_empty() => self.tree = l,
+            Branch::Level(l) => tree::add(&mut self.tree, &l[0])?,
+            Branch::Next => {}
         }
-        if let Some(x) = self
-            .entries
-            .iter()
-            .find(|x| x.conds.starts_with(&conds) && x.action != rule.action)
-        {
-            bail!(conflict(rule, name, x.rule));
-        }
-        self.entries.retain(|x| !x.conds.starts_with(&conds));
-        self.entries.push(Entry {
-            conds,
-            action: rule.action,
-            rule: rule.index,
-        });
         Ok(())
     }
-}
-
-fn conflict(rule: &Rule, name: &str, other: usize) -> String {
-    format!(
-        "linux.seccomp.syscalls[{}]: the rule for {name} conflicts with linux.seccomp.syscalls[{other}] (same leading argument conditions, another action; libseccomp refuses this too)",
-        rule.index
-    )
-}
-
-/// One node of libseccomp's per-syscall decision tree: a comparison of one 32-bit word.
-#[derive(Clone, Copy)]
-struct Node {
-    /// arg * 2, + 1 for the high word.
-    slot: u8,
-    op: Op,
-    datum: u32,
-    mask: u32,
-    /// The rule's operator, which ranks nodes.
-    orig: Op,
-}
-
-/// The nodes libseccomp builds for a condition: on 64-bit ABIs the high word (GT for the
-/// ordered operators, EQ/MASKED_EQ else) then the low word; on 32-bit ones the low word only.
-fn nodes(c: &Cond, wide: bool) -> Vec<Node> {
-    let lo_op = match c.op {
-        Op::Eq | Op::Ne => Op::Eq,
-        Op::MaskedEq => Op::MaskedEq,
-        Op::Gt | Op::Le => Op::Gt,
-        Op::Ge | Op::Lt => Op::Ge,
-    };
-    let node = |slot, op, shift: u32| Node {
-        slot,
-        op,
-        datum: ((c.datum & c.mask) >> shift) as u32,
-        mask: (c.mask >> shift) as u32,
-        orig: c.op,
-    };
-    let lo = node(c.arg * 2, lo_op, 0);
-    if !wide {
-        return vec![lo];
-    }
-    let hi_op = match c.op {
-        Op::Eq | Op::Ne => Op::Eq,
-        Op::MaskedEq => Op::MaskedEq,
-        _ => Op::Gt,
-    };
-    vec![node(c.arg * 2 + 1, hi_op, 32), lo]
-}
-
-fn op_rank(op: Op) -> u8 {
-    match op {
-        Op::MaskedEq | Op::Eq | Op::Ne => 3,
-        Op::Le | Op::Lt => 2,
-        Op::Ge | Op::Gt => 1,
-    }
-}
-
-/// libseccomp's _db_chain_eq: the rule's own operator does not count (NE shares EQ's node).
-fn node_eq(a: &Node, b: &Node) -> bool {
-    a.slot == b.slot && a.op == b.op && a.datum == b.datum && a.mask == b.mask
-}
-
-/// libseccomp's _db_chain_lt.
-fn node_lt(a: &Node, b: &Node) -> bool {
-    if a.slot != b.slot {
-        return a.slot < b.slot;
-    }
-    if op_rank(a.orig) != op_rank(b.orig) {
-        return op_rank(a.orig) < op_rank(b.orig);
-    }
-    match a.orig {
-        Op::Le | Op::Lt => a.datum > b.datum,
-        _ => a.datum < b.datum,
-    }
-}
-
-/// Evaluation order of two rules of one syscall: libseccomp keeps each tree level sorted
-/// from the greatest node down, so at the first node where two rules part, the greater node
-/// is tried first; nodes it ranks equal keep the order the rules were added in.
-fn order(a: &[Cond], b: &[Cond], wide: bool) -> Ordering {
-    let na: Vec<Node> = a.iter().flat_map(|c| nodes(c, wide)).collect();
-    let nb: Vec<Node> = b.iter().flat_map(|c| nodes(c, wide)).collect();
-    for (x, y) in na.iter().zip(&nb) {
-        if node_eq(x, y) {
-            continue;
-        }
-        if node_lt(x, y) {
-            return Ordering::Greater;
-        }
-        if node_lt(y, x) {
-            return Ordering::Less;
-        }
-        return Ordering::Equal;
-    }
-    Ordering::Equal
 }
 
 #[cfg(test)]
@@ -249,19 +130,6 @@ mod tests {
             .unwrap()
             .remove(&nr)
             .unwrap()
-    }
-
-    fn errnos(b: &Body) -> Vec<u16> {
-        match b {
-            Body::FirstMatch(v) => v
-                .iter()
-                .map(|(_, a)| match a {
-                    Action::Errno(e) => *e,
-                    _ => 0,
-                })
-                .collect(),
-            Body::Always(a) => panic!("always {a:?}"),
-        }
     }
 
     fn rule(n: u16, args: &str) -> String {
@@ -285,66 +153,32 @@ mod tests {
             rule(5, ""),
         ]);
         assert_eq!(body(&p, Arch::X86_64, 39), Body::Always(Action::Errno(4)));
+        // A MASKED_EQ with a zero mask compares nothing: the rule is unconditional.
+        let p = profile(&[rule(
+            6,
+            r#"{"index":0,"value":0,"valueTwo":3,"op":"SCMP_CMP_MASKED_EQ"}"#,
+        )]);
+        assert_eq!(body(&p, Arch::X86_64, 39), Body::Always(Action::Errno(6)));
     }
 
     #[test]
-    fn libseccomp_order_higher_argument_and_datum_first() {
-        // Observed with runc 1.1.5 + libseccomp 2.5.4: arg1 before arg0; GT 10 before GT 5;
-        // LT 5 before LT 10; EQ 7 before NE 5.
-        let eq = |a: u8, v: u64, op: &str| {
-            format!(r#"{{"index":{a},"value":{v},"op":"SCMP_CMP_{op}"}}"#)
-        };
-        let b = body(
-            &profile(&[rule(1, &eq(1, 2, "EQ")), rule(2, &eq(0, 1, "EQ"))]),
-            Arch::X86_64,
-            39,
-        );
-        assert_eq!(errnos(&b), vec![1, 2]);
-        let b = body(
-            &profile(&[rule(3, &eq(0, 5, "GT")), rule(4, &eq(0, 10, "GT"))]),
-            Arch::X86_64,
-            39,
-        );
-        assert_eq!(errnos(&b), vec![4, 3]);
-        let b = body(
-            &profile(&[rule(5, &eq(0, 10, "LT")), rule(6, &eq(0, 5, "LT"))]),
-            Arch::X86_64,
-            39,
-        );
-        assert_eq!(errnos(&b), vec![6, 5]);
-        let b = body(
-            &profile(&[rule(7, &eq(0, 5, "NE")), rule(8, &eq(0, 7, "EQ"))]),
-            Arch::X86_64,
-            39,
-        );
-        assert_eq!(errnos(&b), vec![8, 7]);
-    }
-
-    #[test]
-    fn prefixes_repeats_and_conflicts() {
+    fn conflicts_are_refused_like_libseccomp() {
         let a0 = r#"{"index":0,"value":1,"op":"SCMP_CMP_EQ"}"#;
         let a01 = format!(r#"{a0},{{"index":1,"value":1,"op":"SCMP_CMP_EQ"}}"#);
-        // Shorter first: the longer one is dead.
-        let b = body(&profile(&[rule(7, a0), rule(8, &a01)]), Arch::X86_64, 39);
-        assert_eq!(errnos(&b), vec![7]);
         // Longer first with another action, or the same conditions twice: refused.
         for rules in [[rule(8, &a01), rule(7, a0)], [rule(8, a0), rule(7, a0)]] {
             let e = plan(&parse(&profile(&rules)).unwrap(), Arch::X86_64)
                 .unwrap_err()
                 .to_string();
             assert!(
-                e.contains("linux.seccomp.syscalls[1]") && e.contains("syscalls[0]"),
+                e.contains("linux.seccomp.syscalls[1]") && e.contains("getpid"),
                 "{e}"
             );
         }
-        // Longer first, same action: the shorter replaces it.
-        let b = body(&profile(&[rule(8, &a01), rule(8, a0)]), Arch::X86_64, 39);
-        assert_eq!(errnos(&b), vec![8]);
-        // One argument compared twice: runc splits it into two rules (OR).
-        let twice =
-            r#"{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":0,"value":2,"op":"SCMP_CMP_EQ"}"#;
-        let b = body(&profile(&[rule(9, twice)]), Arch::X86_64, 39);
-        assert_eq!(errnos(&b), vec![9, 9]);
+        // Shorter first, or longer first with the same action: fine.
+        for rules in [[rule(7, a0), rule(8, &a01)], [rule(8, &a01), rule(8, a0)]] {
+            assert!(plan(&parse(&profile(&rules)).unwrap(), Arch::X86_64).is_ok());
+        }
     }
 
     #[test]
@@ -369,30 +203,13 @@ mod tests {
         let Body::FirstMatch(sc) = &m[&102] else {
             panic!()
         };
-        // Greater datum first: accept's call number 5 before socket's 1.
+        // Greater datum first: accept's call number 5 before socket's 1 (then arg 2 == 9).
         assert_eq!(sc.len(), 2);
         assert_eq!(
-            sc[0],
-            (
-                vec![Cond {
-                    arg: 0,
-                    op: Op::Eq,
-                    datum: 5,
-                    mask: u64::MAX
-                }],
-                Action::Errno(6)
-            )
+            (sc[0].0.len(), sc[0].0[0].datum, sc[0].1),
+            (1, 5, Action::Errno(6))
         );
-        assert_eq!(
-            sc[1].0[0],
-            Cond {
-                arg: 0,
-                op: Op::Eq,
-                datum: 1,
-                mask: u64::MAX
-            }
-        );
-        assert_eq!(sc[1].0[1].arg, 2);
+        assert_eq!((sc[1].0.len(), sc[1].0[0].datum, sc[1].0[1].arg), (2, 1, 2));
         let Body::FirstMatch(direct) = &m[&359] else {
             panic!()
         };

@@ -241,3 +241,42 @@ fn programs_pass_the_kernel_checks() {
         check_like_the_kernel(&compiled(p).program);
     }
 }
+
+#[test]
+fn high_word_merges_follow_libseccomp_tree() {
+    // Rules that share a high-word node: inputs decided there take the first rule's action
+    // (NE, LT) or the greater datum's (GT); inputs decided on the low word follow the
+    // low-word order. Verdicts observed with runc 1.1.5 + libseccomp 2.5.4.
+    let h = 1u64 << 32;
+    let c = compiled(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["getpgrp"],"action":"SCMP_ACT_ERRNO","errnoRet":1,"args":[{"index":0,"value":4294967306,"op":"SCMP_CMP_LT"}]},
+        {"names":["getpgrp"],"action":"SCMP_ACT_ERRNO","errnoRet":2,"args":[{"index":0,"value":4294967301,"op":"SCMP_CMP_LT"}]},
+        {"names":["getsid"],"action":"SCMP_ACT_ERRNO","errnoRet":7,"args":[{"index":0,"value":5,"op":"SCMP_CMP_NE"}]},
+        {"names":["getsid"],"action":"SCMP_ACT_ERRNO","errnoRet":8,"args":[{"index":0,"value":7,"op":"SCMP_CMP_NE"}]},
+        {"names":["sched_getscheduler"],"action":"SCMP_ACT_ERRNO","errnoRet":11,"args":[{"index":0,"value":5,"op":"SCMP_CMP_NE"},{"index":1,"value":1,"op":"SCMP_CMP_EQ"}]},
+        {"names":["sched_getscheduler"],"action":"SCMP_ACT_ERRNO","errnoRet":12,"args":[{"index":0,"value":4294967301,"op":"SCMP_CMP_LT"},{"index":2,"value":2,"op":"SCMP_CMP_GT"}]}]}"#,
+    );
+    let cases: &[(u32, &[u64], u32)] = &[
+        (111, &[3], errno(1)),
+        (111, &[h + 3], errno(2)),
+        (111, &[h + 7], errno(1)),
+        (111, &[2 * h], ALLOW),
+        (124, &[3], errno(8)),
+        (124, &[h + 3], errno(7)),
+        (124, &[5], errno(8)),
+        (124, &[7], errno(7)),
+        (145, &[3, 1], errno(11)),
+        (145, &[5, 1, 3], errno(12)),
+        (145, &[h + 5, 1, 3], errno(11)),
+        (145, &[h + 5, 0, 3], ALLOW),
+        (145, &[7, 0, 1], ALLOW),
+    ];
+    for (nr, args, want) in cases {
+        assert_eq!(
+            verdict(&c, X86_64, *nr, args),
+            *want,
+            "nr {nr} args {args:x?}"
+        );
+    }
+}

@@ -39,6 +39,12 @@ pub fn install(
     if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
         return Ok(Some(owned(ret)));
     }
+    if ret > 0 {
+        // TSYNC without TSYNC_ESRCH reports the thread it could not synchronise.
+        return Err(io::Error::other(format!(
+            "thread {ret} could not be synchronised to the filter"
+        )));
+    }
     Ok(None)
 }
 
