@@ -531,13 +531,22 @@ fn bad_profiles_fail_with_the_rule_named_and_leave_nothing() {
         json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_LOG"}, r]})
     };
     let cases = [
-        (rule(json!({"action": "SCMP_ACT_EXPLODE"})), "linux.seccomp.syscalls[1].action"),
+        (
+            rule(json!({"action": "SCMP_ACT_EXPLODE"})),
+            "linux.seccomp.syscalls[1].action",
+        ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
             "linux.seccomp.architectures[0]",
         ),
-        (rule(json!({"action": "SCMP_ACT_KILL", "errnoRet": 1})), "linux.seccomp.syscalls[1].errnoRet"),
-        (rule(json!({"errnoRet": 4095})), "linux.seccomp.syscalls[1].errnoRet 4095"),
+        (
+            rule(json!({"action": "SCMP_ACT_KILL", "errnoRet": 1})),
+            "linux.seccomp.syscalls[1].errnoRet",
+        ),
+        (
+            rule(json!({"errnoRet": 4095})),
+            "linux.seccomp.syscalls[1].errnoRet 4095",
+        ),
         (
             rule(json!({"args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ALMOST"}]})),
             "linux.seccomp.syscalls[1].args[0].op",
@@ -564,6 +573,44 @@ fn bad_profiles_fail_with_the_rule_named_and_leave_nothing() {
             "want {want:?} in: {}",
             stderr(&o)
         );
+        env.assert_clean(&id);
+    }
+}
+
+/// The filter is in place once `create` returns, as with runc, with and without
+/// no_new_privs (root installs it before dropping CAP_SYS_ADMIN then).
+#[test]
+fn filter_is_installed_at_create_with_and_without_no_new_privs() {
+    if !common::root_or_skip() {
+        return;
+    }
+    for nnp in [true, false] {
+        let env = probe_env(&["111".into()]);
+        env.edit(|c| {
+            c["process"]["noNewPrivileges"] = nnp.into();
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["getpgrp"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33}]});
+        });
+        let id = unique_id("sc-created");
+        env.create(&id);
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(field("Seccomp:"), "2", "nnp {nnp}: {status}");
+        assert_eq!(field("Seccomp_filters:"), "1", "nnp {nnp}");
+        assert_eq!(field("NoNewPrivs:"), if nnp { "1" } else { "0" });
+        let o = env.ruse(&["start", &id]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        env.wait_status(&id, "stopped");
+        let o = env.ruse(&["delete", &id]);
+        assert!(o.status.success(), "{}", stderr(&o));
         env.assert_clean(&id);
     }
 }
