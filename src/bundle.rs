@@ -14,6 +14,8 @@ pub struct Bundle {
     /// Absolute rootfs directory (not a symlink).
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// linux.seccomp, compiled.
+    pub seccomp: Option<crate::seccomp::Compiled>,
 }
 
 pub fn load(dir: &Path) -> Result<Bundle> {
@@ -23,7 +25,18 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let spec = parse(&bytes).with_context(|| format!("parse {}", path.display()))?;
     let rootfs = check_root(&dir, &spec)?;
     validate(&spec)?;
-    Ok(Bundle { dir, rootfs, spec })
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::check)
+        .transpose()?;
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        seccomp,
+    })
 }
 
 /// JSON → Spec, with the position of syntax errors and the field path of type errors.
@@ -273,9 +286,6 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         .unwrap_or_default()
     {
         check_sysctl(spec, key)?;
-    }
-    if let Some(s) = linux.seccomp() {
-        crate::seccomp::check(s)?;
     }
     if let Some(r) = linux.resources() {
         crate::cgroups::check(r)?;

@@ -51,6 +51,8 @@ pub struct Config {
     pub listen_fd: i32,
     pub console_fd: Option<i32>,
     pub preserve_fds: u32,
+    /// linux.seccomp, compiled by create.
+    pub seccomp: Option<crate::seccomp::Compiled>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]

@@ -131,6 +131,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         listen_fd: pass[1],
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,
+        seccomp: req.bundle.seccomp.clone(),
     };
     launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
     loop {

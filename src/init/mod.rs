@@ -97,13 +97,7 @@ fn run(chan: &Channel) -> Result<Never> {
     if let (Some((master, slave)), Some(sock)) = (&prepared.console, &console) {
         process::send_console(sock.as_fd(), master.as_fd(), slave.as_fd(), spec)?;
     }
-    let filter = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::compile)
-        .transpose()?;
-    let mut install = || install_seccomp(chan, filter.as_ref());
+    let mut install = || install_seccomp(chan, cfg.seccomp.as_ref());
     let exec = proc_.prepare(
         prepared.console.as_ref().map(|(_, s)| s.as_fd()),
         &mut install,
@@ -135,7 +129,7 @@ fn run(chan: &Channel) -> Result<Never> {
 /// it to linux.seccomp.listenerPath, and waits until it has (runc's procSeccomp).
 fn install_seccomp(chan: &Channel, filter: Option<&crate::seccomp::Compiled>) -> Result<()> {
     let Some(f) = filter else { return Ok(()) };
-    let listener = crate::sys::seccomp::install(&f.program, f.flags)
+    let listener = crate::sys::seccomp::install(&f.program(), f.flags)
         .context("linux.seccomp: install the filter")?;
     if let Some(fd) = listener {
         chan.send_fds(&FromInit::Seccomp, &[fd.as_raw_fd()])?;

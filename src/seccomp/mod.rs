@@ -1,6 +1,7 @@
 //! `linux.seccomp` → one classic-BPF program whose every decision equals the one runc 1.1 +
-//! libseccomp 2.5 make for the same profile. Pure: `create` compiles it to validate the
-//! bundle (host namespaces), init compiles it again and installs it (`sys::seccomp`).
+//! libseccomp 2.5 make for the same profile. Pure: `create` compiles it once while checking
+//! the bundle (host namespaces, before anything is touched) and hands the program to init
+//! with its config; init installs it (`sys::seccomp`).
 //!
 //! # Design
 //! seccompiler's `SeccompFilter` has one match action per filter, one architecture (with a
@@ -53,14 +54,32 @@ pub use profile::Profile;
 use anyhow::{Context, Result};
 use oci_spec::runtime::LinuxSeccomp;
 use profile::Action;
+use serde::{Deserialize, Serialize};
 
-/// A compiled profile, ready for `sys::seccomp::install`.
+/// A compiled profile, ready for `sys::seccomp::install`; it crosses to init inside the
+/// channel's config, each instruction packed in a u64.
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Compiled {
-    pub program: Vec<seccompiler::sock_filter>,
+    insns: Vec<u64>,
     /// SECCOMP_FILTER_FLAG_* for seccomp(2).
     pub flags: libc::c_ulong,
     /// Syscall names no table knows; ignored, as runc does.
+    #[serde(skip)]
     pub unknown: Vec<String>,
+}
+
+impl Compiled {
+    pub fn program(&self) -> Vec<seccompiler::sock_filter> {
+        self.insns
+            .iter()
+            .map(|i| seccompiler::sock_filter {
+                code: *i as u16,
+                jt: (*i >> 16) as u8,
+                jf: (*i >> 24) as u8,
+                k: (*i >> 32) as u32,
+            })
+            .collect()
+    }
 }
 
 pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
@@ -89,8 +108,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
         .cloned()
         .collect();
     unknown.dedup();
+    let insns = program
+        .iter()
+        .map(|i| {
+            u64::from(i.code) | u64::from(i.jt) << 16 | u64::from(i.jf) << 24 | u64::from(i.k) << 32
+        })
+        .collect();
     Ok(Compiled {
-        program,
+        insns,
         flags: flags(&p.flags, p.uses_notify()),
         unknown,
     })
@@ -138,14 +163,14 @@ fn flags(f: &profile::Flags, notify: bool) -> libc::c_ulong {
     v
 }
 
-/// Checks a bundle's profile (the parent, before anything is touched): compiles it, and
-/// reports the syscall names it ignores at debug level, as runc does.
-pub fn check(s: &LinuxSeccomp) -> Result<()> {
+/// Compiles a bundle's profile (the parent, before anything is touched) and reports the
+/// syscall names it ignores at debug level, as runc does.
+pub fn check(s: &LinuxSeccomp) -> Result<Compiled> {
     let c = compile(s)?;
     for name in &c.unknown {
         crate::log::debug(&format!("unknown seccomp syscall {name:?} ignored"));
     }
-    Ok(())
+    Ok(c)
 }
 
 /// What `features` reports: (actions, operators, archs, flags), before the kernel probes.

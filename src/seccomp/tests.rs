@@ -23,7 +23,7 @@ fn compiled(json: &str) -> Compiled {
 }
 
 fn verdict(c: &Compiled, arch: u32, nr: u32, args: &[u64]) -> u32 {
-    run(&c.program, &Data::new(arch, nr, args))
+    run(&c.program(), &Data::new(arch, nr, args))
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn every_syscall_on_three_abis_fits_the_kernel_limit() {
             {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]
     });
     let c = compiled(&json.to_string());
-    assert!(c.program.len() < bpf::MAX_INSNS, "{}", c.program.len());
+    assert!(c.program().len() < bpf::MAX_INSNS, "{}", c.program().len());
     for (name, nr) in tables::x86_64::TABLE {
         assert_eq!(verdict(&c, X86_64, *nr, &[]), ALLOW, "{name}");
     }
@@ -238,7 +238,7 @@ fn programs_pass_the_kernel_checks() {
         r#"{"defaultAction":"SCMP_ACT_KILL","architectures":["SCMP_ARCH_X32"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
     ];
     for p in profiles {
-        check_like_the_kernel(&compiled(p).program);
+        check_like_the_kernel(&compiled(p).program());
     }
 }
 
