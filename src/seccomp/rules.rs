@@ -5,7 +5,7 @@
 
 use super::arch::{self, Arch};
 use super::profile::{Action, Cond, Op, Profile, Rule};
-use super::tree::{self, Branch, Node, Step};
+use super::tree::{self, Branch, Level, Step};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
@@ -21,7 +21,7 @@ pub enum Body {
 #[derive(Default)]
 struct Sys {
     always: Option<Action>,
-    tree: Vec<Node>,
+    tree: Option<Level>,
 }
 
 pub fn plan(p: &Profile, arch: Arch) -> Result<BTreeMap<u32, Body>> {
@@ -47,9 +47,10 @@ pub fn plan(p: &Profile, arch: Arch) -> Result<BTreeMap<u32, Body>> {
     Ok(acc
         .into_iter()
         .map(|(nr, s)| {
-            let body = match s.always {
-                Some(act) => Body::Always(act),
-                None => Body::FirstMatch(tree::paths(&s.tree)),
+            let body = match (s.always, s.tree) {
+                (Some(act), _) => Body::Always(act),
+                (None, Some(t)) => Body::FirstMatch(tree::paths(&t)),
+                (None, None) => Body::FirstMatch(Vec::new()),
             };
             (nr, body)
         })
@@ -107,14 +108,17 @@ impl Sys {
         if self.always.is_some() {
             return Ok(());
         }
-        match b {
-            Branch::Act(a) => {
+        match (b, &self.tree) {
+            (Branch::Act(a), _) => {
                 self.always = Some(a);
-                self.tree.clear();
+                self.tree = None;
             }
-            Branch::Level(l) if self.tree.is_empty() => self.tree = l,
-            Branch::Level(l) => tree::add(&mut self.tree, &l[0])?,
-            Branch::Next => {}
+            (Branch::Level(l), None) => self.tree = Some(l),
+            (Branch::Level(l), Some(t)) => {
+                let first = l.borrow()[0].clone();
+                tree::add(t, &first)?;
+            }
+            (Branch::Next, _) => {}
         }
         Ok(())
     }

@@ -280,3 +280,18 @@ fn high_word_merges_follow_libseccomp_tree() {
         );
     }
 }
+
+#[test]
+fn no_rule_applies_when_its_conditions_do_not_hold() {
+    // runc 1.1.5 + libseccomp 2.5.4 return ERRNO(59) for getppid(-1, 1, 0xffffffff): its BPF
+    // compares arg2's low word where rule 1 asks for arg1's high word (stale accumulator).
+    // Neither rule holds, so the default action applies.
+    let c = compiled(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":59,"args":[{"index":1,"value":3,"op":"SCMP_CMP_GE"}]},
+        {"names":["getppid"],"action":"SCMP_ACT_ERRNO","errnoRet":47,"args":[{"index":2,"value":4294967295,"op":"SCMP_CMP_LT"},{"index":1,"value":4294967301,"op":"SCMP_CMP_LE"}]}]}"#,
+    );
+    assert_eq!(verdict(&c, X86_64, 110, &[u64::MAX, 1, 0xffff_ffff]), ALLOW);
+    assert_eq!(verdict(&c, X86_64, 110, &[0, 3, 0xffff_ffff]), errno(59));
+    assert_eq!(verdict(&c, X86_64, 110, &[0, 1, 5]), errno(47));
+}

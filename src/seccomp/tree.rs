@@ -3,8 +3,22 @@
 //! nodes (high word then low word on 64-bit ABIs), rules merge where nodes are equal, each
 //! tree level is kept sorted (greatest node first), and the conflicts libseccomp refuses with
 //! EEXIST are refused. The tree is then flattened into first-match paths. Pure.
+//!
+//! Levels are shared as libseccomp shares them: a comparison that accepts on two exits (GT,
+//! GE: "high word greater" or "equal and low word greater"; NE, LT, LE likewise) links both
+//! to one next level, so a later rule merged through one exit shows through the other too —
+//! runc's observable behaviour depends on it.
 
 use super::profile::{Action, Cond, Op};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// A tree level, possibly reached from several parents.
+pub type Level = Rc<RefCell<Vec<Node>>>;
+
+fn level(nodes: Vec<Node>) -> Branch {
+    Branch::Level(Rc::new(RefCell::new(nodes)))
+}
 
 /// What a node compares its 32-bit word with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +48,7 @@ pub enum Branch {
     /// Try the next node of the enclosing level.
     Next,
     Act(Action),
-    Level(Vec<Node>),
+    Level(Level),
 }
 
 /// libseccomp refused the rule (EEXIST: it would take another action where an existing rule
@@ -94,32 +108,32 @@ pub fn chain(conds: &[Cond], wide: bool, action: Action) -> Branch {
         lo.t = accept.clone();
     }
     if !wide {
-        return Branch::Level(vec![lo]);
+        return level(vec![lo]);
     }
     let top = match c.op {
         Op::Gt | Op::Ge | Op::Lt | Op::Le => {
             // hi > Rh decides; hi == Rh defers to the low word; hi < Rh decides the other way.
             let mut eq = Node::new(c, true, NodeOp::Eq);
-            eq.t = Branch::Level(vec![lo]);
+            eq.t = level(vec![lo]);
             let mut gt = Node::new(c, true, NodeOp::Gt);
             if negated {
                 eq.f = accept;
             } else {
                 gt.t = accept;
             }
-            gt.f = Branch::Level(vec![eq]);
+            gt.f = level(vec![eq]);
             gt
         }
         _ => {
             let mut h = Node::new(c, true, if masked { NodeOp::MaskedEq } else { NodeOp::Eq });
-            h.t = Branch::Level(vec![lo]);
+            h.t = level(vec![lo]);
             if negated {
                 h.f = accept;
             }
             h
         }
     };
-    Branch::Level(vec![top])
+    level(vec![top])
 }
 
 fn op_rank(op: Op) -> u8 {
@@ -154,12 +168,16 @@ fn all_act(b: &Branch, act: Action) -> bool {
     match b {
         Branch::Next => true,
         Branch::Act(a) => *a == act,
-        Branch::Level(l) => l.iter().all(|n| all_act(&n.t, act) && all_act(&n.f, act)),
+        Branch::Level(l) => l
+            .borrow()
+            .iter()
+            .all(|n| all_act(&n.t, act) && all_act(&n.f, act)),
     }
 }
 
-/// _db_tree_add: merges the single-path tree `n` into `level`.
-pub fn add(level: &mut Vec<Node>, n: &Node) -> Result<(), Conflict> {
+/// _db_tree_add: merges the new rule's tree `n` into `level`.
+pub fn add(level: &Level, n: &Node) -> Result<(), Conflict> {
+    let mut level = level.borrow_mut();
     let mut i = 0;
     loop {
         if same(&level[i], n) {
@@ -209,7 +227,12 @@ fn merge(x: &mut Node, n: &Node) -> Result<(), Conflict> {
         let Branch::Level(nl) = nb else { continue };
         let xb = if side { &mut x.t } else { &mut x.f };
         match xb {
-            Branch::Level(xl) => add(xl, &nl[0])?,
+            // Reached again through a shared level: already merged.
+            Branch::Level(xl) if Rc::ptr_eq(xl, nl) => {}
+            Branch::Level(xl) => {
+                let first = nl.borrow()[0].clone();
+                add(xl, &first)?;
+            }
             Branch::Next => *xb = Branch::Level(nl.clone()),
             // The existing rule is shorter: it decides, the new one is dead.
             Branch::Act(_) => return Ok(()),
@@ -231,14 +254,14 @@ pub struct Step {
 
 /// Every path to an action, in the order the filter tries them (level order, true side then
 /// false side; the sides exclude each other, so first match equals libseccomp's walk).
-pub fn paths(level: &[Node]) -> Vec<(Vec<Step>, Action)> {
+pub fn paths(level: &Level) -> Vec<(Vec<Step>, Action)> {
     let mut out = Vec::new();
     walk(level, &mut Vec::new(), &mut out);
     out
 }
 
-fn walk(level: &[Node], prefix: &mut Vec<Step>, out: &mut Vec<(Vec<Step>, Action)>) {
-    for n in level {
+fn walk(level: &Level, prefix: &mut Vec<Step>, out: &mut Vec<(Vec<Step>, Action)>) {
+    for n in level.borrow().iter() {
         for (taken, b) in [(true, &n.t), (false, &n.f)] {
             let step = Step {
                 arg: n.arg,
