@@ -10,12 +10,12 @@ vm_tests := "cli cgroups"
 default:
     @{{just_executable()}} --list --justfile {{justfile()}}
 
-# Install the missing Debian packages the recipes use (see the list: rootfs, networking, ps, bench, vm-test)
+# Install the missing Debian packages the recipes and tests use (README "Requirements" says which needs what)
 deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils; do
+    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils gcc libc6-dev golang-github-containers-common; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0

@@ -14,6 +14,8 @@ pub struct Bundle {
     /// Absolute rootfs directory (not a symlink).
     pub rootfs: PathBuf,
     pub spec: Spec,
+    /// linux.seccomp, compiled.
+    pub seccomp: Option<crate::seccomp::Compiled>,
 }
 
 pub fn load(dir: &Path) -> Result<Bundle> {
@@ -23,7 +25,18 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let spec = parse(&bytes).with_context(|| format!("parse {}", path.display()))?;
     let rootfs = check_root(&dir, &spec)?;
     validate(&spec)?;
-    Ok(Bundle { dir, rootfs, spec })
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::check)
+        .transpose()?;
+    Ok(Bundle {
+        dir,
+        rootfs,
+        spec,
+        seccomp,
+    })
 }
 
 /// JSON → Spec, with the position of syntax errors and the field path of type errors.
@@ -313,11 +326,6 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     {
         check_sysctl(spec, key)?;
     }
-    if linux.seccomp().is_some() {
-        return Err(not_supported(
-            "linux.seccomp (seccomp filters are not implemented yet)",
-        ));
-    }
     if let Some(r) = linux.resources() {
         crate::cgroups::check(r)?;
     }
@@ -476,10 +484,16 @@ mod tests {
             "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"user\"}}]}}}}"
         ));
         assert!(e.contains("uidMappings"), "{e}");
+        assert_eq!(
+            err(&format!(
+                "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+            )),
+            "ok"
+        );
         let e = err(&format!(
-            "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+            "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{{\"names\":[\"getpid\"],\"action\":\"SCMP_ACT_BOGUS\"}}]}}}}}}"
         ));
-        assert!(e.contains("not supported: linux.seccomp"), "{e}");
+        assert!(e.contains("linux.seccomp.syscalls[0].action"), "{e}");
     }
 
     #[test]

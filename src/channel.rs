@@ -10,7 +10,12 @@
 //!                          ◀─────────────────── CreateRuntime
 //!  run prestart + createRuntime hooks
 //!  HooksDone ─────────────────────────────────▶ createContainer hooks, masks, ro paths,
-//!                                               pivot_root, sysctl, process attrs, user, caps
+//!                                               pivot_root, sysctl, process attrs, user, caps,
+//!                                               seccomp filter (before the user switch
+//!                                               without noNewPrivileges, last with it)
+//!                          ◀─────────────────── Seccomp + listener fd (only with NOTIFY rules)
+//!  send fd + state to listenerPath
+//!  SeccompDone ───────────────────────────────▶
 //!                          ◀─────────────────── Ready
 //!  save state.json, --pid-file
 //!  Saved ─────────────────────────────────────▶ clear pdeathsig
@@ -29,7 +34,7 @@ use crate::sys::socket;
 use anyhow::{anyhow, Context, Result};
 use oci_spec::runtime::Spec;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -44,18 +49,24 @@ pub struct Config {
     pub listen_fd: i32,
     pub console_fd: Option<i32>,
     pub preserve_fds: u32,
+    /// linux.seccomp, compiled by create.
+    pub seccomp: Option<crate::seccomp::Compiled>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToInit {
     Config(Box<Config>),
     HooksDone,
+    /// The seccomp listener fd reached linux.seccomp.listenerPath.
+    SeccompDone,
     Saved,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum FromInit {
     CreateRuntime,
+    /// The seccomp filter is installed; its listener fd rides along as SCM_RIGHTS.
+    Seccomp,
     Ready,
     /// Parent-death signal cleared: the parent may exit now without taking init along.
     Released,
@@ -66,19 +77,29 @@ pub struct Channel(pub OwnedFd);
 
 impl Channel {
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
+        self.send_fds(msg, &[])
+    }
+
+    /// Sends one message with fds attached (SCM_RIGHTS).
+    pub fn send_fds<T: Serialize>(&self, msg: &T, fds: &[RawFd]) -> Result<()> {
         let data = serde_json::to_vec(msg).context("encode message")?;
-        socket::send(self.0.as_fd(), &data, &[]).context("send to the other side of create")
+        socket::send(self.0.as_fd(), &data, fds).context("send to the other side of create")
     }
 
     /// Receives one message; None when the peer closed its end.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        let (data, _) =
+        Ok(self.recv_fds()?.map(|(m, _)| m))
+    }
+
+    /// Receives one message and the fds attached to it.
+    pub fn recv_fds<T: DeserializeOwned>(&self) -> Result<Option<(T, Vec<OwnedFd>)>> {
+        let (data, fds) =
             socket::recv(self.0.as_fd()).context("receive from the other side of create")?;
         if data.is_empty() {
             return Ok(None);
         }
         serde_json::from_slice(&data)
-            .map(Some)
+            .map(|m| Some((m, fds)))
             .map_err(|e| anyhow!("malformed message ({} bytes): {e}", data.len()))
     }
 }

@@ -160,10 +160,23 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         listen_fd: pass[1],
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,
+        seccomp: req.bundle.seccomp.clone(),
     };
     launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
     loop {
-        match launched.chan.recv::<FromInit>()? {
+        let (msg, fds) = match launched.chan.recv_fds::<FromInit>()? {
+            Some((m, fds)) => (Some(m), fds),
+            None => (None, Vec::new()),
+        };
+        match msg {
+            Some(FromInit::Seccomp) => {
+                let fd = fds
+                    .into_iter()
+                    .next()
+                    .context("container init sent no seccomp listener fd")?;
+                send_seccomp_listener(&req, pid, fd)?;
+                launched.chan.send(&ToInit::SeccompDone)?;
+            }
             Some(FromInit::CreateRuntime) => {
                 runtime_hooks(&req, pid)?;
                 launched.chan.send(&ToInit::HooksDone)?;
@@ -179,6 +192,35 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     launched.start_time =
         crate::state::process_start_time(pid).context("container init vanished after setup")?;
     Ok(launched)
+}
+
+/// runc's sendContainerProcessState: connect to linux.seccomp.listenerPath (a stream socket)
+/// and send the container's process state as JSON with the listener fd as SCM_RIGHTS. The
+/// state is the one runc 1.1 sends at this point: status "creating", init's host pid.
+fn send_seccomp_listener(req: &Request, pid: i32, fd: OwnedFd) -> Result<()> {
+    let spec = &req.bundle.spec;
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let path = sc
+        .and_then(|s| s.listener_path().clone())
+        .context("linux.seccomp.listenerPath: missing")?;
+    let metadata = sc.and_then(|s| s.listener_metadata().clone());
+    let ann = spec.annotations().clone().unwrap_or_default();
+    let mut state = crate::state::creating_state(req.id, pid, &req.bundle.dir, &ann);
+    if ann.is_empty() {
+        state.as_object_mut().map(|o| o.remove("annotations"));
+    }
+    let mut msg = serde_json::json!({
+        "ociVersion": crate::state::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "state": state,
+    });
+    if let Some(m) = metadata.filter(|m| !m.is_empty()) {
+        msg["metadata"] = m.into();
+    }
+    let what = || format!("linux.seccomp.listenerPath {}", path.display());
+    let sock = socket::connect(&path, libc::SOCK_STREAM).with_context(what)?;
+    socket::send(sock.as_fd(), &serde_json::to_vec(&msg)?, &[fd.as_raw_fd()]).with_context(what)
 }
 
 fn reap_status(pid: i32) -> String {

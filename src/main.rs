@@ -18,6 +18,7 @@ mod log;
 mod namespaces;
 mod net;
 mod rootfs;
+mod seccomp;
 mod signal;
 mod state;
 mod sys;

@@ -24,7 +24,18 @@ fn features_lists_only_what_is_implemented() {
     let out = Command::new(RUSE).arg("features").output().unwrap();
     let f: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.3.0");
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    let sc = &f["linux"]["seccomp"];
+    assert_eq!(sc["enabled"], true);
+    assert_eq!(sc["actions"].as_array().unwrap().len(), 9, "{sc}");
+    assert_eq!(sc["operators"].as_array().unwrap().len(), 7, "{sc}");
+    assert!(sc["archs"]
+        .as_array()
+        .unwrap()
+        .contains(&"SCMP_ARCH_X86".into()));
+    assert!(sc["supportedFlags"]
+        .as_array()
+        .unwrap()
+        .contains(&"SECCOMP_FILTER_FLAG_LOG".into()));
     assert!(f["linux"]["namespaces"]
         .as_array()
         .unwrap()

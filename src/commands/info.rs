@@ -200,7 +200,7 @@ pub fn features() -> Result<()> {
             "namespaces": ns,
             "capabilities": crate::caps::all_names(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
-            "seccomp": {"enabled": false},
+            "seccomp": seccomp_features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": true},
@@ -211,6 +211,47 @@ pub fn features() -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&f)?);
     Ok(())
+}
+
+/// The seccomp actions, operators, architectures and flags ruse compiles; actions and flags
+/// the running kernel lacks are left out (probed with seccomp(2), as libseccomp does).
+fn seccomp_features() -> Value {
+    use crate::sys::seccomp::{action_supported, flag_supported};
+    let [actions, ops, archs, flags] = crate::seccomp::features();
+    let ret = |a: &str| match a {
+        "SCMP_ACT_KILL_PROCESS" => libc::SECCOMP_RET_KILL_PROCESS,
+        "SCMP_ACT_TRAP" => libc::SECCOMP_RET_TRAP,
+        "SCMP_ACT_ERRNO" => libc::SECCOMP_RET_ERRNO,
+        "SCMP_ACT_NOTIFY" => libc::SECCOMP_RET_USER_NOTIF,
+        "SCMP_ACT_TRACE" => libc::SECCOMP_RET_TRACE,
+        "SCMP_ACT_LOG" => libc::SECCOMP_RET_LOG,
+        "SCMP_ACT_ALLOW" => libc::SECCOMP_RET_ALLOW,
+        _ => libc::SECCOMP_RET_KILL_THREAD,
+    };
+    let bit = |f: &str| match f {
+        "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+        "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        // The kernel accepts it only together with a listener.
+        _ => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    };
+    let actions: Vec<&str> = actions
+        .into_iter()
+        .filter(|a| action_supported(ret(a)))
+        .collect();
+    let supported: Vec<&str> = flags
+        .iter()
+        .copied()
+        .filter(|f| flag_supported(bit(f)))
+        .collect();
+    json!({
+        "enabled": true,
+        "actions": actions,
+        "operators": ops,
+        "archs": archs,
+        "knownFlags": flags,
+        "supportedFlags": supported,
+    })
 }
 
 pub fn version() {

@@ -9,7 +9,7 @@ use crate::rootfs;
 use crate::sys::{fs as sfs, process as sp, socket};
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// Entry point; never returns. Errors go to the parent (or to `start`) as text.
 pub fn main(fd: i32) -> ! {
@@ -103,7 +103,11 @@ fn run(chan: &Channel) -> Result<Never> {
     if let (Some((master, slave)), Some(sock)) = (&prepared.console, &console) {
         process::send_console(sock.as_fd(), master.as_fd(), slave.as_fd(), spec)?;
     }
-    let exec = proc_.prepare(prepared.console.as_ref().map(|(_, s)| s.as_fd()))?;
+    let mut install = || install_seccomp(chan, cfg.seccomp.as_ref());
+    let exec = proc_.prepare(
+        prepared.console.as_ref().map(|(_, s)| s.as_fd()),
+        &mut install,
+    )?;
     drop(prepared);
     drop(console);
     // Credentials changed: the kernel cleared the parent-death signal; arm it again so a
@@ -125,6 +129,23 @@ fn run(chan: &Channel) -> Result<Never> {
     };
     let _ = socket::send(conn.as_fd(), format!("{err:#}").as_bytes(), &[]);
     std::process::exit(1);
+}
+
+/// Installs the filter; with NOTIFY rules, passes the listener fd to the parent, which sends
+/// it to linux.seccomp.listenerPath, and waits until it has (runc's procSeccomp).
+fn install_seccomp(chan: &Channel, filter: Option<&crate::seccomp::Compiled>) -> Result<()> {
+    let Some(f) = filter else { return Ok(()) };
+    let listener = crate::sys::seccomp::install(&f.program(), f.flags)
+        .context("linux.seccomp: install the filter")?;
+    if let Some(fd) = listener {
+        chan.send_fds(&FromInit::Seccomp, &[fd.as_raw_fd()])?;
+        drop(fd);
+        match expect(chan, "the seccomp listener to get its fd")? {
+            ToInit::SeccompDone => {}
+            other => bail!("protocol error: expected SeccompDone, got {other:?}"),
+        }
+    }
+    Ok(())
 }
 
 fn started(cfg: &Config, exec: &process::Exec) -> Result<Never> {

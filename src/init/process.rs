@@ -1,6 +1,9 @@
 //! The process attributes of config.md "Process", applied by init after pivot_root in the
 //! order the kernel needs: resolve the program, limits and scheduling, then the user switch
-//! with capabilities kept across it, then the final capability sets and no_new_privs.
+//! with capabilities kept across it, then the final capability sets and no_new_privs. The
+//! seccomp filter goes where runc puts it: without no_new_privs, installing it needs
+//! CAP_SYS_ADMIN, so before the user switch; with it, last, so that as few of the runtime's
+//! own syscalls as possible run under the container's filter.
 
 use crate::caps::{self, CapMasks};
 use crate::sys::fs::{openat2, RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV};
@@ -59,7 +62,12 @@ impl<'a> Process<'a> {
     }
 
     /// Everything but the exec. Runs after pivot_root; errors name the config field.
-    pub fn prepare(&self, tty: Option<BorrowedFd>) -> Result<Exec> {
+    /// `seccomp` installs the container's filter (if any) and hands its listener on.
+    pub fn prepare(
+        &self,
+        tty: Option<BorrowedFd>,
+        seccomp: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Exec> {
         let p = self.p;
         let env: Vec<String> = p.env().clone().unwrap_or_default();
         let cwd = p.cwd();
@@ -84,7 +92,14 @@ impl<'a> Process<'a> {
             }
         }
         self.limits()?;
+        let nnp = p.no_new_privileges().unwrap_or(false);
+        if !nnp {
+            seccomp()?;
+        }
         self.credentials()?;
+        if nnp {
+            seccomp()?;
+        }
         let c = |s: &str| CString::new(s).map_err(|_| anyhow!("NUL byte in {s:?}"));
         Ok(Exec {
             path: CString::new(path.as_os_str().as_bytes())?,

@@ -9,6 +9,7 @@ pub mod fs;
 pub mod mount;
 pub mod notify;
 pub mod process;
+pub mod seccomp;
 pub mod socket;
 
 use std::ffi::CString;
