@@ -33,11 +33,12 @@ mem=${RUSE_VM_MEM:-2048}
 cgroup=${RUSE_VM_CGROUP:-/init.scope}
 # Modules the VM loads at boot, dependencies first (resolved with modinfo). 9p and
 # virtio_pci for the shares; the rest is what container tests may use.
-modules=(virtio_pci 9pnet_virtio 9p overlay veth bridge macvlan dummy)
+# brd gives the VM one block device (ram0) for the blkio/io tests, which have no disk else.
+modules=(virtio_pci 9pnet_virtio 9p overlay veth bridge macvlan dummy brd)
 read -ra pass_env <<<"CI RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS RUST_TEST_NOCAPTURE NO_COLOR ${RUSE_VM_PASS_ENV:-}"
 packages=(qemu-system-x86 kmod cpio busybox-static jq xz-utils)
 # Bump when the image build below changes in a way the cache key does not see.
-build_rev=1
+build_rev=2
 
 say() { echo "run-in-vm: $*" >&2; }
 die() {
