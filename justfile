@@ -47,6 +47,8 @@ demo: _need-root deps build rootfs
 
 # Every test: unit, black-box (tests/*.rs), the OCI conformance suite against ruse, then vm-test
 test: deps build rootfs && vm-test
+    cargo fmt --check
+    cargo clippy --release --all-targets -- -D warnings
     cargo test --release
     @[ -f "{{conformance_dir}}/Cargo.toml" ] || { echo "just test: {{conformance_dir}}/Cargo.toml is missing" >&2; exit 1; }
     RUNTIME="{{ruse}}" cargo test --release --manifest-path "{{conformance_dir}}/Cargo.toml" --target-dir "{{justfile_directory()}}/target/oci-conformance"

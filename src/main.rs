@@ -2,31 +2,10 @@
 //! and prints the one error line.
 #![deny(unsafe_code)]
 
-mod bundle;
-mod caps;
-mod cgroups;
-mod channel;
-mod cli;
-mod commands;
-mod container;
-mod errors;
-mod hooks;
-mod init;
-mod intelrdt;
-mod launch;
-mod log;
-mod namespaces;
-mod net;
-mod rootfs;
-mod seccomp;
-mod signal;
-mod state;
-mod sys;
-mod userns;
-
 use clap::Parser;
-use cli::{Cli, Command};
-use commands::Globals;
+use ruse::cli::{self, Cli, Command};
+use ruse::commands::{self, Globals};
+use ruse::{container, errors, init, log};
 
 fn main() {
     let args = cli::normalize(std::env::args());

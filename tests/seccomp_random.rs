@@ -69,8 +69,13 @@ fn holds(op: &str, arg: u64, value: u64, two: u64) -> bool {
     }
 }
 
-/// A random profile: (the seccomp JSON, per rule: syscall number, errno, conditions).
-fn profile(rng: &mut Rng) -> (Value, Vec<(u64, u64, Vec<(usize, &'static str, u64, u64)>)>) {
+/// One argument condition: (index, operator, value, valueTwo).
+type Cond = (usize, &'static str, u64, u64);
+/// One rule: (syscall number, errno, conditions).
+type Rule = (u64, u64, Vec<Cond>);
+
+/// A random profile: the seccomp JSON, and its rules.
+fn profile(rng: &mut Rng) -> (Value, Vec<Rule>) {
     let mut rules = Vec::new();
     let mut json_rules = Vec::new();
     for i in 0..1 + rng.below(6) {
