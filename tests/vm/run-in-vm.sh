@@ -38,7 +38,7 @@ modules=(virtio_pci 9pnet_virtio 9p overlay veth bridge macvlan dummy brd)
 read -ra pass_env <<<"CI RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS RUST_TEST_NOCAPTURE NO_COLOR ${RUSE_VM_PASS_ENV:-}"
 packages=(qemu-system-x86 kmod cpio busybox-static jq xz-utils)
 # Bump when the image build below changes in a way the cache key does not see.
-build_rev=2
+build_rev=3
 
 say() { echo "run-in-vm: $*" >&2; }
 die() {
