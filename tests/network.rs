@@ -6,7 +6,7 @@ mod common;
 
 use common::{stderr, stdout, unique_id, Env, RUSE};
 use serde_json::Value;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 /// A network namespace made for one test, deleted on drop.
 struct Netns(String);
@@ -45,24 +45,9 @@ fn must(cmd: &str) -> String {
     stdout(&o)
 }
 
-/// ruse with the env's root, run inside `ns`; detached verbs write to files, not pipes.
+/// ruse with the env's root, run inside `ns`.
 fn ruse_in(env: &Env, ns: &Netns, args: &[&str]) -> Output {
-    let out = env.dir.join(format!("o-{}", unique_id("x")));
-    let err = env.dir.join(format!("e-{}", unique_id("x")));
-    let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0, RUSE, "--root"])
-        .arg(&env.root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&out).unwrap(),
-        stderr: std::fs::read(&err).unwrap(),
-    }
+    env.ruse_via(&["ip", "netns", "exec", &ns.0], args)
 }
 
 fn bridge_env(args: &[&str], bridge: &str, extra: &[(&str, &str)]) -> Env {

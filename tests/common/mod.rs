@@ -136,14 +136,28 @@ impl Env {
         if !detaches {
             return self.cmd().args(args).stdin(Stdio::null()).output().unwrap();
         }
+        self.output_via_files(self.cmd().args(args))
+    }
+
+    /// `wrapper… ruse --root <root> args…` (e.g. `ip netns exec NS`), output through files.
+    pub fn ruse_via(&self, wrapper: &[&str], args: &[&str]) -> Output {
+        let mut c = Command::new(wrapper[0]);
+        c.args(&wrapper[1..])
+            .arg(RUSE)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args);
+        self.output_via_files(&mut c)
+    }
+
+    /// Runs `c` with stdout and stderr in files (safe for commands that leave children).
+    pub fn output_via_files(&self, c: &mut Command) -> Output {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let (o, e) = (
             self.dir.join(format!("out{n}.txt")),
             self.dir.join(format!("err{n}.txt")),
         );
-        let status = self
-            .cmd()
-            .args(args)
+        let status = c
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&o).unwrap())
             .stderr(std::fs::File::create(&e).unwrap())
