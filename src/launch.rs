@@ -81,7 +81,7 @@ fn kill_and_reap(pid: i32) {
 pub fn launch(mut req: Request) -> Result<Launched> {
     let spec = &req.bundle.spec;
     let ns = namespaces::plan(spec)?;
-    let exe = sfs::sealed_self_copy().context("seal a copy of the runtime binary")?;
+    let exe = crate::exe::sealed(req.state_dir.parent().unwrap_or(req.state_dir))?;
     let (ours, theirs) = socket::seqpacket_pair().context("socketpair")?;
     let dir =
         File::open(req.state_dir).with_context(|| format!("open {}", req.state_dir.display()))?;

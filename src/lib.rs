@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod container;
 pub mod errors;
+pub mod exe;
 pub mod hooks;
 pub mod init;
 pub mod intelrdt;
