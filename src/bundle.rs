@@ -25,6 +25,7 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let spec = parse(&bytes).with_context(|| format!("parse {}", path.display()))?;
     let rootfs = check_root(&dir, &spec)?;
     validate(&spec)?;
+    crate::rootless::check(&spec, &crate::userns::Caller::current())?;
     let seccomp = spec
         .linux()
         .as_ref()

@@ -5,8 +5,12 @@
 //!  ───────────────────────────────────────      ───────────────────────────────────────────────
 //!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); execveat(memfd)
 //!  write uid_map/gid_map (new user ns)
-//!  Config{spec, rootfs, ns plan, fds} ────────▶ join/unshare namespaces, hostname, lo up,
-//!                                               mounts, devices, console
+//!  Config{spec, rootfs, ns plan, fds} ────────▶ join/unshare namespaces (user ns joined by
+//!                                               path + new pid ns: fork with CLONE_PARENT)
+//!                          ◀─────────────────── Forked(pid) (only then; the sender exits)
+//!  reap the old init, adopt pid
+//!  Adopted ───────────────────────────────────▶ (the forked init, pid 1, goes on)
+//!                                               hostname, lo up, mounts, devices, console
 //!                          ◀─────────────────── CreateRuntime
 //!  run prestart + createRuntime hooks
 //!  HooksDone ─────────────────────────────────▶ createContainer hooks, masks, ro paths,
@@ -56,6 +60,8 @@ pub struct Config {
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToInit {
     Config(Box<Config>),
+    /// The runtime took the forked init as its container process (see `FromInit::Forked`).
+    Adopted,
     HooksDone,
     /// The seccomp listener fd reached linux.seccomp.listenerPath.
     SeccompDone,
@@ -64,6 +70,9 @@ pub enum ToInit {
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum FromInit {
+    /// Init unshared a pid namespace and forked into it; this is the new process's pid (the
+    /// sender exits, the new process waits for `Adopted`).
+    Forked(i32),
     CreateRuntime,
     /// The seccomp filter is installed; its listener fd rides along as SCM_RIGHTS.
     Seccomp,

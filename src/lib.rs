@@ -18,6 +18,7 @@ pub mod log;
 pub mod namespaces;
 pub mod net;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod signal;
 pub mod state;

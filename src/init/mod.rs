@@ -2,13 +2,13 @@
 //! inside the new namespaces. One straight script of steps (see the diagram in channel.rs),
 //! ending in `execve` of the user's program after `start` connects to exec.sock.
 
+mod join;
 mod process;
 
 use crate::channel::{Channel, Config, FromInit, ToInit};
 use crate::rootfs;
 use crate::sys::{fs as sfs, process as sp, socket};
 use anyhow::{anyhow, bail, Context, Result};
-use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 
 /// Entry point; never returns. Errors go to the parent (or to `start`) as text.
@@ -52,7 +52,7 @@ fn run(chan: &Channel) -> Result<Never> {
     // Leaked fds beyond the preserved range stay invisible to hooks and the container.
     sfs::cloexec_from(3 + cfg.preserve_fds).context("mark inherited fds close-on-exec")?;
     sfs::umask(0);
-    join_namespaces(&cfg)?;
+    join::namespaces(chan, &cfg)?;
     let spec = &cfg.spec;
     if cfg.ns.new_user {
         // Become root of the new user namespace so later steps hold its capabilities.
@@ -171,20 +171,4 @@ fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
     let mut state = crate::state::creating_state(&cfg.id, sp::getpid(), &cfg.bundle, &ann);
     state["status"] = status.into();
     crate::hooks::run(kind, list, &state)
-}
-
-fn join_namespaces(cfg: &Config) -> Result<()> {
-    for (name, path) in &cfg.ns.init_join {
-        let f = File::open(path)
-            .with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
-        // The type makes the kernel refuse a file of another namespace type (config-linux.md:
-        // "MUST generate an error if path is not associated with a namespace of type type").
-        let nstype = crate::namespaces::flag_of_proc_name(name).unwrap_or(0) as i32;
-        sp::setns(f.as_fd(), nstype)
-            .with_context(|| format!("join {name} namespace {}", path.display()))?;
-    }
-    if cfg.ns.init_unshare != 0 {
-        sp::unshare(cfg.ns.init_unshare as i32).context("unshare namespaces")?;
-    }
-    Ok(())
 }
