@@ -132,6 +132,7 @@ fn validate(spec: &Spec) -> Result<()> {
         bail!("domainname: setting the domainname needs a new uts namespace in linux.namespaces");
     }
     validate_linux(spec)?;
+    crate::rootfs::idmap::plan(spec)?;
     let new_netns = spec
         .linux()
         .as_ref()
@@ -265,14 +266,7 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
         if s.is_empty() {
             bail!("mounts[{i}].destination: empty");
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            if !crate::rootfs::plan::is_bind(m) {
-                bail!("mounts[{i}].uidMappings/gidMappings: only a bind mount can be idmapped");
-            }
-            return Err(not_supported(format!(
-                "mounts[{i}].uidMappings/gidMappings (idmapped mounts)"
-            )));
-        }
+        crate::rootfs::idmap::check(i, m)?;
         crate::rootfs::plan::check_mount(i, m)?;
     }
     Ok(())

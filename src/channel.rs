@@ -5,7 +5,9 @@
 //!  ───────────────────────────────────────      ───────────────────────────────────────────────
 //!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); execveat(memfd)
 //!  write uid_map/gid_map (new user ns)
-//!  Config{spec, rootfs, ns plan, fds} ────────▶ join/unshare namespaces (user ns joined by
+//!  make idmapped mount trees (rootfs/idmap.rs)
+//!  Config{spec, rootfs, ns plan, fds}
+//!    + idmapped trees (SCM_RIGHTS) ───────────▶ join/unshare namespaces (user ns joined by
 //!                                               path + new pid ns: fork with CLONE_PARENT)
 //!                          ◀─────────────────── Forked(pid) (only then; the sender exits)
 //!  reap the old init, adopt pid
@@ -55,6 +57,9 @@ pub struct Config {
     pub preserve_fds: u32,
     /// linux.seccomp, compiled by create.
     pub seccomp: Option<crate::seccomp::Compiled>,
+    /// The `mounts[]` indexes of the idmapped trees attached to this message, in fd order.
+    #[serde(default)]
+    pub idmapped: Vec<usize>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]

@@ -174,6 +174,8 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         crate::net::setup(&net, &owner, pid)?;
     }
     let cfg_ns_forks = ns.forks();
+    let idmapped = crate::rootfs::idmap::plan(spec)?;
+    let trees = crate::rootfs::idmap::make(spec, &req.bundle.dir, pid, &idmapped)?;
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),
@@ -186,8 +188,13 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,
         seccomp: req.bundle.seccomp.clone(),
+        idmapped: idmapped.iter().map(|m| m.index).collect(),
     };
-    launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
+    let tree_fds: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+    launched
+        .chan
+        .send_fds(&ToInit::Config(Box::new(cfg)), &tree_fds)?;
+    drop(trees);
     loop {
         let (msg, fds) = match launched.chan.recv_fds::<FromInit>()? {
             Some((m, fds)) => (Some(m), fds),

@@ -142,6 +142,7 @@ pub fn features() -> Result<()> {
         "diratime",
         "dirsync",
         "exec",
+        "idmap",
         "iversion",
         "lazytime",
         "loud",
@@ -163,6 +164,7 @@ pub fn features() -> Result<()> {
         "unbindable",
         "runbindable",
         "rbind",
+        "ridmap",
         "relatime",
         "norelatime",
         "ro",
@@ -204,7 +206,7 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": true},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": true}
         },
         "annotations": {"org.opencontainers.runtime-spec.features.ruse.version": env!("CARGO_PKG_VERSION")}

@@ -39,10 +39,19 @@ fn expect(chan: &Channel, what: &str) -> Result<ToInit> {
 }
 
 fn run(chan: &Channel) -> Result<Never> {
-    let cfg = match expect(chan, "its config")? {
-        ToInit::Config(c) => *c,
-        other => bail!("protocol error: expected config, got {other:?}"),
+    let (cfg, trees) = match chan.recv_fds::<ToInit>()? {
+        Some((ToInit::Config(c), fds)) => (*c, fds),
+        Some((other, _)) => bail!("protocol error: expected config, got {other:?}"),
+        None => bail!("runtime went away while init waited for its config"),
     };
+    if trees.len() != cfg.idmapped.len() {
+        bail!(
+            "protocol error: {} idmapped mount trees for {} mounts",
+            trees.len(),
+            cfg.idmapped.len()
+        );
+    }
+    let idmapped: Vec<_> = cfg.idmapped.iter().copied().zip(trees).collect();
     let listener = crate::sys::adopt_fd(cfg.listen_fd).context("exec.sock fd")?;
     let console = cfg
         .console_fd
@@ -91,7 +100,7 @@ fn run(chan: &Channel) -> Result<Never> {
     if !mounts_private {
         bail!("linux.namespaces: ruse needs a new mount namespace to build the rootfs");
     }
-    let prepared = rootfs::prepare(&opts)?;
+    let prepared = rootfs::prepare(&opts, idmapped)?;
     chan.send(&FromInit::CreateRuntime)?;
     match expect(chan, "createRuntime hooks")? {
         ToInit::HooksDone => {}

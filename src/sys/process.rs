@@ -442,6 +442,14 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Sleeps until a signal ends the process (a child that only holds a namespace).
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no memory effects.
+        unsafe { libc::pause() };
+    }
+}
+
 /// `_exit(2)`: leaves without running atexit handlers or destructors (for a forked child).
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
