@@ -308,6 +308,13 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         .unwrap_or_default()
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+    if user_path && (linux.uid_mappings().is_some() || linux.gid_mappings().is_some()) {
+        // containerd and CRI-O send the joined namespace's maps along; the kernel's are the
+        // ones that count (runc warns too).
+        crate::log::warn(
+            "linux.uidMappings/gidMappings are ignored: the user namespace is joined by path",
+        );
+    }
     if userns && !user_path && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
         bail!(
             "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"

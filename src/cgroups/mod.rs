@@ -88,7 +88,8 @@ pub fn plan(id: &str, linux: Option<&Linux>, rootless: bool) -> Result<Cgroup> {
         cg.created.clear();
         return Ok(cg);
     }
-    cg.rootless = true;
+    // Device rules need root on the host (v1's devices controller, v2's BPF programs).
+    cg.rootless = crate::sys::process::geteuid() != 0 || crate::userns::in_user_namespace();
     Ok(cg)
 }
 
