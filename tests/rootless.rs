@@ -647,3 +647,123 @@ fn rootless_delegated_cgroup_v2() {
     assert!(!cg.exists(), "cgroup {} left behind", cg.display());
     u.assert_clean(&id);
 }
+
+// podman's rootless pods: the container joins a user namespace the user made, and a network
+// namespace that user namespace owns (which an unprivileged runtime can only join from inside
+// it), with a new pid namespace of its own (which then belongs to the joined user namespace).
+#[test]
+fn rootless_joins_a_user_namespace_and_what_it_owns() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let u = User::new();
+    let mut holder = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &u.uid.to_string(),
+            "--regid",
+            &u.gid.to_string(),
+            "--init-groups",
+        ])
+        .args([
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--net",
+            "sleep",
+            "1000",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let h = holder.id();
+    let end = Instant::now() + Duration::from_secs(5);
+    while rows(&std::fs::read_to_string(format!("/proc/{h}/uid_map")).unwrap_or_default())
+        != vec![vec!["0".to_string(), u.uid.to_string(), "1".to_string()]]
+    {
+        assert!(Instant::now() < end, "the holder never mapped its root");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let b = u.bundle(&["sh", "-c", "echo pid=$$; readlink /proc/self/ns/net"]);
+    edit(&b, |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "user");
+        ns.push(json!({"type": "user", "path": format!("/proc/{h}/ns/user")}));
+        ns.push(json!({"type": "network", "path": format!("/proc/{h}/ns/net")}));
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("uidMappings");
+        l.remove("gidMappings");
+    });
+    let id = unique_id("joined");
+    let r = u.ruse(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    let text = stdout(&r);
+    let net = std::fs::read_link(format!("/proc/{h}/ns/net")).unwrap();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(r.status.success(), "run: {}{text}", stderr(&r));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"pid=1"), "{text}");
+    assert_eq!(lines.get(1).copied(), net.to_str(), "{text}");
+    u.assert_clean(&id);
+}
+
+// podman's rootless mode: the runtime runs as root of a user namespace the user made with its
+// subordinate ids (here `unshare --map-root-user --map-auto`). State still goes to
+// $XDG_RUNTIME_DIR, cgroups are skipped, and a container may map what that namespace maps.
+#[test]
+fn rootless_as_root_of_a_user_namespace() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let u = User::new();
+    let b = u.bundle(&["sh", "-c", "cat /proc/self/uid_map; id -u"]);
+    edit(&b, |c| {
+        let m = json!([{"containerID": 0, "hostID": 1, "size": 65535}]);
+        c["linux"]["uidMappings"] = m.clone();
+        c["linux"]["gidMappings"] = m;
+    });
+    let id = unique_id("nested");
+    let run = |args: &[&str]| {
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                &u.uid.to_string(),
+                "--regid",
+                &u.gid.to_string(),
+                "--init-groups",
+            ])
+            .args(["unshare", "--user", "--map-root-user", "--map-auto"])
+            .arg(u.dir.join("ruse"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("XDG_RUNTIME_DIR", u.dir.join("xdg"))
+            .env("USER", &u.name)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let r = run(&["--debug", "run", "--bundle", b.to_str().unwrap(), &id]);
+    let text = stdout(&r);
+    assert!(r.status.success(), "run: {}{text}", stderr(&r));
+    // Container 0 is id 1 of the outer namespace, which is the user's first subordinate id.
+    let l = rows(&text);
+    assert_eq!(l[0], ["0", "1", "65535"], "{text}");
+    assert_eq!(l[1], ["0"], "{text}");
+    assert!(
+        stderr(&r).contains("runs without a cgroup"),
+        "{}",
+        stderr(&r)
+    );
+    // Beyond what the outer namespace maps: refused before anything is made.
+    edit(&b, |c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1, "size": 65536}]);
+    });
+    let r = run(&["run", "--bundle", b.to_str().unwrap(), &id]);
+    common::assert_error(
+        "beyond the outer map",
+        &r,
+        &["linux.uidMappings[0]", "/proc/self/uid_map"],
+    );
+    u.assert_clean(&id);
+}
