@@ -26,27 +26,17 @@ pub fn namespaces(chan: &Channel, cfg: &Config) -> Result<()> {
         Some(i) => Some(ns_identity(opened[i].2.as_fd())?),
         None => None,
     };
-    let mut before = Vec::new();
-    let mut after = Vec::new();
-    for (i, entry) in opened.iter().enumerate() {
-        if Some(i) == user {
-            continue;
-        }
-        let owned_by_user = user_id.is_some()
-            && sp::ns_owner(entry.2.as_fd())
-                .ok()
-                .and_then(|o| ns_identity(o.as_fd()).ok())
-                == user_id;
-        if owned_by_user {
-            after.push(entry);
-        } else {
-            before.push(entry);
-        }
-    }
-    let order = before
-        .into_iter()
-        .chain(user.map(|i| &opened[i]))
-        .chain(after);
+    let owned: Vec<bool> = opened
+        .iter()
+        .map(|(_, _, f)| {
+            user_id.is_some()
+                && sp::ns_owner(f.as_fd())
+                    .ok()
+                    .and_then(|o| ns_identity(o.as_fd()).ok())
+                    == user_id
+        })
+        .collect();
+    let order = join_order(user, &owned).into_iter().map(|i| &opened[i]);
     for (name, path, f) in order {
         // The type makes the kernel refuse a file of another namespace type (config-linux.md:
         // "MUST generate an error if path is not associated with a namespace of type type").
@@ -61,6 +51,16 @@ pub fn namespaces(chan: &Channel, cfg: &Config) -> Result<()> {
         fork_into_pid_namespace(chan)?;
     }
     Ok(())
+}
+
+/// The order to join namespaces in (indexes): those the joined user namespace (`user`) does
+/// not own, while init still has the runtime's privileges; then the user namespace; then those
+/// it owns (`owned_by_user[i]`), with the capabilities it grants. Pure.
+fn join_order(user: Option<usize>, owned_by_user: &[bool]) -> Vec<usize> {
+    let others = |owned: bool| {
+        (0..owned_by_user.len()).filter(move |&i| Some(i) != user && owned_by_user[i] == owned)
+    };
+    others(false).chain(user).chain(others(true)).collect()
 }
 
 /// (device, inode) of a namespace file: equal for the same namespace.
@@ -89,5 +89,21 @@ fn fork_into_pid_namespace(chan: &Channel) -> Result<()> {
         Some(ToInit::Adopted) => Ok(()),
         Some(other) => bail!("protocol error: expected Adopted, got {other:?}"),
         None => bail!("runtime went away while init waited to be adopted"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_order;
+
+    #[test]
+    fn owned_namespaces_follow_the_user_namespace() {
+        // net (host's), user, ipc (the user namespace's), uts (host's)
+        assert_eq!(
+            join_order(Some(1), &[false, false, true, false]),
+            [0, 3, 1, 2]
+        );
+        assert_eq!(join_order(None, &[false, false]), [0, 1]);
+        assert_eq!(join_order(Some(0), &[false]), [0]);
     }
 }
