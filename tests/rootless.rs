@@ -388,6 +388,17 @@ fn rootless_lifecycle() {
     assert_eq!(pids, [pid]);
     let r = u.ruse(&["list", "--quiet"]);
     assert_eq!(stdout(&r).trim(), id);
+    if cg_dirs.is_empty() {
+        // What needs a cgroup says it has none.
+        for args in [
+            &["update", "--memory", "64m", id][..],
+            &["pause", id],
+            &["events", "--stats", id],
+        ] {
+            let r = u.ruse(args);
+            common::assert_error(&format!("{args:?}"), &r, &["no cgroup"]);
+        }
+    }
     let r = u.ruse(&["kill", id, "KILL"]);
     assert!(r.status.success(), "kill: {}", stderr(&r));
     u.wait_status(id, "stopped");
