@@ -357,3 +357,4 @@ pub fn assert_error(what: &str, out: &Output, wants: &[&str]) {
     }
 }
 pub mod cgroup;
+pub mod user;
