@@ -4,7 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 ruse := justfile_directory() / "target/release/ruse"
 conformance_dir := justfile_directory() / "tests/oci-conformance"
 # Integration test targets (tests/NAME.rs) that `vm-test` also runs inside the cgroup-v2 VM
-vm_tests := "cli cgroups rootless"
+vm_tests := "cli cgroups rootless userns"
 
 # List recipes
 default:

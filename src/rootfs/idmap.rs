@@ -165,7 +165,16 @@ pub fn make(spec: &Spec, bundle: &Path, init: i32, list: &[Idmapped]) -> Result<
             userns_fd: userns[&key].as_raw_fd() as u64,
             ..Default::default()
         };
-        mount_setattr(tree.as_fd(), idm.recursive, &attr).with_context(what)?;
+        mount_setattr(tree.as_fd(), idm.recursive, &attr)
+            .map_err(|e| {
+                let hint = if e.raw_os_error() == Some(libc::EINVAL) {
+                    " (the kernel cannot idmap this filesystem: tmpfs needs Linux 6.3)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("{e}{hint}")
+            })
+            .with_context(what)?;
         super::apply::set_attrs(tree.as_fd(), &op).with_context(what)?;
         out.push(tree);
     }
