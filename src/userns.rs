@@ -62,7 +62,13 @@ impl Caller {
         Caller {
             euid,
             egid: crate::sys::process::getegid(),
-            name: user_name(euid),
+            // Only an unprivileged caller's name is looked up (in /etc/subuid): root's create
+            // does not read /etc/passwd for it.
+            name: if euid == 0 {
+                "root".into()
+            } else {
+                user_name(euid)
+            },
         }
     }
 }
