@@ -48,6 +48,15 @@ impl User {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let name = format!("rl{}x{n}", std::process::id());
         let sub = 400_000 + (((std::process::id() % 1000) * 8 + n as u32 % 8) * 65_536);
+        for f in ["/etc/subuid", "/etc/subgid"] {
+            // usermod --add-sub*ids wants the files to exist (Debian's passwd makes them).
+            if !Path::new(f).exists() {
+                let _ = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(f);
+            }
+        }
         shadow(&[
             "useradd",
             "--no-create-home",
