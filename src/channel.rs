@@ -3,8 +3,11 @@
 //! ```text
 //!  parent: ruse create (host namespaces)        init: clone → exec sealed memfd "ruse init <fd>"
 //!  ───────────────────────────────────────      ───────────────────────────────────────────────
-//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); execveat(memfd)
-//!  write uid_map/gid_map (new user ns)
+//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); with a new user ns, wait:
+//!  write uid_map/gid_map (directly, or through
+//!    newuidmap/newgidmap: userns.rs)
+//!  "m" (one raw byte, new user ns only) ──────▶ setres[ug]id(0)
+//!                                               execveat(memfd)
 //!  make idmapped mount trees (rootfs/idmap.rs)
 //!  Config{spec, rootfs, ns plan, fds}
 //!    + idmapped trees (SCM_RIGHTS) ───────────▶ join/unshare namespaces (user ns joined by
