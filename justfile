@@ -4,7 +4,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 ruse := justfile_directory() / "target/release/ruse"
 conformance_dir := justfile_directory() / "tests/oci-conformance"
 # Integration test targets (tests/NAME.rs) that `vm-test` also runs inside the cgroup-v2 VM
-vm_tests := "cli cgroups"
+vm_tests := "cli cgroups rootless userns"
 
 # List recipes
 default:
@@ -15,7 +15,7 @@ deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils gcc libc6-dev golang-github-containers-common; do
+    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils gcc libc6-dev golang-github-containers-common uidmap passwd; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0
@@ -77,4 +77,4 @@ lint:
     cargo clippy --all-targets -- -D warnings
 
 _need-root:
-    @[ "$(id -u)" = 0 ] || { echo "just: containers need root (rootless mode is not there yet); run as root" >&2; exit 1; }
+    @[ "$(id -u)" = 0 ] || { echo "just: this recipe needs root (the tests make throwaway users for the rootless ones); run as root" >&2; exit 1; }

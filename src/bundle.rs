@@ -25,6 +25,7 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let spec = parse(&bytes).with_context(|| format!("parse {}", path.display()))?;
     let rootfs = check_root(&dir, &spec)?;
     validate(&spec)?;
+    crate::rootless::check(&spec, &crate::userns::Caller::current())?;
     let seccomp = spec
         .linux()
         .as_ref()
@@ -131,6 +132,7 @@ fn validate(spec: &Spec) -> Result<()> {
         bail!("domainname: setting the domainname needs a new uts namespace in linux.namespaces");
     }
     validate_linux(spec)?;
+    crate::rootfs::idmap::plan(spec)?;
     let new_netns = spec
         .linux()
         .as_ref()
@@ -264,14 +266,7 @@ fn validate_mounts(spec: &Spec) -> Result<()> {
         if s.is_empty() {
             bail!("mounts[{i}].destination: empty");
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            if !crate::rootfs::plan::is_bind(m) {
-                bail!("mounts[{i}].uidMappings/gidMappings: only a bind mount can be idmapped");
-            }
-            return Err(not_supported(format!(
-                "mounts[{i}].uidMappings/gidMappings (idmapped mounts)"
-            )));
-        }
+        crate::rootfs::idmap::check(i, m)?;
         crate::rootfs::plan::check_mount(i, m)?;
     }
     Ok(())
@@ -313,6 +308,13 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         .unwrap_or_default()
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+    if user_path && (linux.uid_mappings().is_some() || linux.gid_mappings().is_some()) {
+        // containerd and CRI-O send the joined namespace's maps along; the kernel's are the
+        // ones that count (runc warns too).
+        crate::log::warn(
+            "linux.uidMappings/gidMappings are ignored: the user namespace is joined by path",
+        );
+    }
     if userns && !user_path && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
         bail!(
             "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"

@@ -3,10 +3,19 @@
 //! ```text
 //!  parent: ruse create (host namespaces)        init: clone → exec sealed memfd "ruse init <fd>"
 //!  ───────────────────────────────────────      ───────────────────────────────────────────────
-//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); execveat(memfd)
-//!  write uid_map/gid_map (new user ns)
-//!  Config{spec, rootfs, ns plan, fds} ────────▶ join/unshare namespaces, hostname, lo up,
-//!                                               mounts, devices, console
+//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); with a new user ns, wait:
+//!  write uid_map/gid_map (directly, or through
+//!    newuidmap/newgidmap: userns.rs)
+//!  "m" (one raw byte, new user ns only) ──────▶ setres[ug]id(0)
+//!                                               execveat(memfd)
+//!  make idmapped mount trees (rootfs/idmap.rs)
+//!  Config{spec, rootfs, ns plan, fds}
+//!    + idmapped trees (SCM_RIGHTS) ───────────▶ join/unshare namespaces (user ns joined by
+//!                                               path + new pid ns: fork with CLONE_PARENT)
+//!                          ◀─────────────────── Forked(pid) (only then; the sender exits)
+//!  reap the old init, adopt pid
+//!  Adopted ───────────────────────────────────▶ (the forked init, pid 1, goes on)
+//!                                               hostname, lo up, mounts, devices, console
 //!                          ◀─────────────────── CreateRuntime
 //!  run prestart + createRuntime hooks
 //!  HooksDone ─────────────────────────────────▶ createContainer hooks, masks, ro paths,
@@ -51,11 +60,16 @@ pub struct Config {
     pub preserve_fds: u32,
     /// linux.seccomp, compiled by create.
     pub seccomp: Option<crate::seccomp::Compiled>,
+    /// The `mounts[]` indexes of the idmapped trees attached to this message, in fd order.
+    #[serde(default)]
+    pub idmapped: Vec<usize>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToInit {
     Config(Box<Config>),
+    /// The runtime took the forked init as its container process (see `FromInit::Forked`).
+    Adopted,
     HooksDone,
     /// The seccomp listener fd reached linux.seccomp.listenerPath.
     SeccompDone,
@@ -64,6 +78,9 @@ pub enum ToInit {
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum FromInit {
+    /// Init unshared a pid namespace and forked into it; this is the new process's pid (the
+    /// sender exits, the new process waits for `Adopted`).
+    Forked(i32),
     CreateRuntime,
     /// The seccomp filter is installed; its listener fd rides along as SCM_RIGHTS.
     Seccomp,

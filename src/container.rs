@@ -39,14 +39,22 @@ pub fn validate_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The state root: `--root`, else `$XDG_RUNTIME_DIR/ruse` for a non-root user, else /run/ruse.
+/// The state root: `--root`, else `$XDG_RUNTIME_DIR/ruse` for a rootless caller, else
+/// /run/ruse. Rootless is runc's rule (podman relies on it): a non-root user, or root of a
+/// user namespace that is not the user "root" (podman's rootless mode).
 pub fn default_root() -> PathBuf {
-    if crate::sys::process::geteuid() != 0 {
-        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
-            return PathBuf::from(x).join("ruse");
-        }
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
+    if let Some(x) = xdg.filter(|_| honor_xdg()) {
+        return PathBuf::from(x).join("ruse");
     }
     PathBuf::from("/run/ruse")
+}
+
+fn honor_xdg() -> bool {
+    if crate::sys::process::geteuid() != 0 {
+        return true;
+    }
+    crate::userns::in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root")
 }
 
 fn lock_dir(dir: &Path, mode: Lock) -> std::io::Result<File> {

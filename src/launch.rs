@@ -22,6 +22,8 @@ pub struct Request<'a> {
     /// A connected console socket (detached) or our own socketpair end (foreground run).
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// Cgroups only where delegated (`--rootless`, see rootless.rs).
+    pub rootless_cgroups: bool,
 }
 
 /// Init, cloned and set up, blocked on exec.sock. Dropping it without `release` kills it.
@@ -49,6 +51,27 @@ impl Launched {
             other => bail!("container init did not confirm its release: {other:?}"),
         }
         self.armed = false;
+        Ok(())
+    }
+}
+
+impl Launched {
+    /// Takes the process init forked into its new pid namespace as the container's init: the
+    /// old one has exited (reaped here), the new one must be our child (CLONE_PARENT).
+    fn adopt(&mut self, req: &Request, expected: bool, new: i32) -> Result<()> {
+        if !expected {
+            bail!("protocol error: container init forked, but its namespaces need no fork");
+        }
+        let _ = sp::waitpid(self.pid, false);
+        match sp::waitpid(new, true) {
+            Ok(None) => {}
+            // Not ours to signal: whatever it is, it is not a process we made.
+            other => {
+                bail!("container init forked into pid {new}, which is not a live child of the runtime ({other:?})");
+            }
+        }
+        self.pid = new;
+        self.poststop = poststop_on_failure(req, new);
         Ok(())
     }
 }
@@ -111,6 +134,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     if ns.new_user {
         let l = spec.linux().as_ref().context("linux section")?;
         crate::userns::write_maps(
+            &crate::userns::Caller::current(),
             pid,
             l.uid_mappings().as_deref().unwrap_or_default(),
             l.gid_mappings().as_deref().unwrap_or_default(),
@@ -119,7 +143,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         socket::send(launched.chan.0.as_fd(), b"m", &[]).context("signal id maps written")?;
     }
     let linux = spec.linux().as_ref();
-    launched.cgroup = crate::cgroups::plan(req.id, linux)?;
+    launched.cgroup = crate::cgroups::plan(req.id, linux, req.rootless_cgroups)?;
     // Recorded before anything exists, so `delete` finds the cgroup even if this process is
     // killed before state.json is saved.
     std::fs::write(
@@ -149,6 +173,9 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         };
         crate::net::setup(&net, &owner, pid)?;
     }
+    let cfg_ns_forks = ns.forks();
+    let idmapped = crate::rootfs::idmap::plan(spec)?;
+    let trees = crate::rootfs::idmap::make(spec, &req.bundle.dir, pid, &idmapped)?;
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),
@@ -161,8 +188,13 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,
         seccomp: req.bundle.seccomp.clone(),
+        idmapped: idmapped.iter().map(|m| m.index).collect(),
     };
-    launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
+    let tree_fds: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+    launched
+        .chan
+        .send_fds(&ToInit::Config(Box::new(cfg)), &tree_fds)?;
+    drop(trees);
     loop {
         let (msg, fds) = match launched.chan.recv_fds::<FromInit>()? {
             Some((m, fds)) => (Some(m), fds),
@@ -174,11 +206,15 @@ pub fn launch(mut req: Request) -> Result<Launched> {
                     .into_iter()
                     .next()
                     .context("container init sent no seccomp listener fd")?;
-                send_seccomp_listener(&req, pid, fd)?;
+                send_seccomp_listener(&req, launched.pid, fd)?;
                 launched.chan.send(&ToInit::SeccompDone)?;
             }
+            Some(FromInit::Forked(new)) => {
+                launched.adopt(&req, cfg_ns_forks, new)?;
+                launched.chan.send(&ToInit::Adopted)?;
+            }
             Some(FromInit::CreateRuntime) => {
-                runtime_hooks(&req, pid)?;
+                runtime_hooks(&req, launched.pid)?;
                 launched.chan.send(&ToInit::HooksDone)?;
             }
             Some(FromInit::Ready) => break,
@@ -186,11 +222,14 @@ pub fn launch(mut req: Request) -> Result<Launched> {
             Some(FromInit::Released) => {
                 bail!("protocol error: container init released before its state was saved")
             }
-            None => bail!("container init exited during setup ({})", reap_status(pid)),
+            None => bail!(
+                "container init exited during setup ({})",
+                reap_status(launched.pid)
+            ),
         }
     }
-    launched.start_time =
-        crate::state::process_start_time(pid).context("container init vanished after setup")?;
+    launched.start_time = crate::state::process_start_time(launched.pid)
+        .context("container init vanished after setup")?;
     Ok(launched)
 }
 
@@ -271,7 +310,12 @@ fn clone_init(
     exe: &OwnedFd,
     pass: &[RawFd],
 ) -> Result<i32> {
-    let own_pid = File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
+    // Only when we leave our own pid namespace do we need a way back (and the privilege to
+    // take it: an unprivileged setns into our own namespace is still EPERM).
+    let own_pid = match ns.parent_join_pid {
+        Some(_) => Some(File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?),
+        None => None,
+    };
     let own_time = if ns.new_time {
         Some(File::open("/proc/self/ns/time").context("open /proc/self/ns/time")?)
     } else {
@@ -296,7 +340,10 @@ fn clone_init(
     if matches!(res, Ok(0)) {
         child_exec(exe, pass, &argv, ns.new_user);
     }
-    let restore = sp::setns(own_pid.as_fd(), libc::CLONE_NEWPID);
+    let restore = match &own_pid {
+        Some(f) => sp::setns(f.as_fd(), libc::CLONE_NEWPID),
+        None => Ok(()),
+    };
     if let Some(t) = &own_time {
         let _ = sp::setns(t.as_fd(), libc::CLONE_NEWTIME);
     }

@@ -19,6 +19,7 @@ pub mod log;
 pub mod namespaces;
 pub mod net;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod signal;
 pub mod state;

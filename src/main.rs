@@ -77,6 +77,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
     let g = Globals {
         root: cli.root.clone().unwrap_or_else(container::default_root),
+        rootless: ruse::rootless::parse_flag(cli.rootless.as_deref())?,
     };
     let Some(cmd) = cli.command else {
         anyhow::bail!("no command given: see ruse --help");

@@ -2,7 +2,6 @@
 //! what order, and which the parent must arrange before cloning (pid and time only take
 //! effect for children). Pure and unit-tested; `launch` and `init` apply it.
 
-use crate::errors::not_supported;
 use anyhow::Result;
 use oci_spec::runtime::{LinuxNamespaceType as T, Spec};
 use serde::{Deserialize, Serialize};
@@ -16,11 +15,12 @@ pub struct NsPlan {
     pub parent_join_pid: Option<PathBuf>,
     /// The parent unshares a time namespace and writes the offsets before the clone.
     pub new_time: bool,
-    /// Namespaces init joins with setns, in order (the user namespace last: joining the others
-    /// needs the privileges the runtime has before it enters a user namespace).
+    /// Namespaces init joins with setns (the user namespace last here; init moves the ones the
+    /// joined user namespace owns after it, see init/join.rs).
     pub init_join: Vec<(String, PathBuf)>,
     /// CLONE_NEW* flags init unshares after joining (namespaces owned by a joined user ns, and
-    /// the cgroup namespace, which must start after init is in its cgroup).
+    /// the cgroup namespace, which must start after init is in its cgroup). A pid namespace
+    /// among them only applies to children: init then forks once into it (`forks`).
     pub init_unshare: u64,
     pub new_user: bool,
     pub new_net: bool,
@@ -91,11 +91,7 @@ pub fn plan(spec: &Spec) -> Result<NsPlan> {
             // Unshared by init after the parent has moved it into its cgroup, so the new
             // namespace is rooted at the container's cgroup (as runc does).
             (None, T::Cgroup) => p.init_unshare |= flag(t),
-            (None, T::Pid) if joins_user => {
-                return Err(not_supported(
-                    "a new pid namespace together with joining a user namespace by path",
-                ))
-            }
+            (None, T::Pid) if joins_user => p.init_unshare |= flag(t),
             (None, T::Pid) => p.clone_flags |= flag(t),
             (None, _) if joins_user => p.init_unshare |= flag(t),
             (None, _) => p.clone_flags |= flag(t),
@@ -109,6 +105,14 @@ pub fn plan(spec: &Spec) -> Result<NsPlan> {
         p.init_join.push(("user".to_string(), path));
     }
     Ok(p)
+}
+
+impl NsPlan {
+    /// Init unshares a pid namespace and must fork to enter it (the new process becomes pid 1
+    /// and the runtime's child: the `Forked`/`Adopted` exchange of channel.rs).
+    pub fn forks(&self) -> bool {
+        self.init_unshare & libc::CLONE_NEWPID as u64 != 0
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +170,12 @@ mod tests {
         assert_eq!(names, ["net", "user"]);
         assert_eq!(p.init_unshare, libc::CLONE_NEWUTS as u64);
         assert_eq!(p.clone_flags, 0);
-        assert!(plan(&spec(r#"[{"type":"user","path":"/u"},{"type":"pid"}]"#)).is_err());
+        assert!(!p.forks());
+        // A new pid namespace must belong to the joined user namespace: unshared by init
+        // after joining it, which then forks into it.
+        let p = plan(&spec(r#"[{"type":"user","path":"/u"},{"type":"pid"}]"#)).unwrap();
+        assert_eq!(p.init_unshare, libc::CLONE_NEWPID as u64);
+        assert_eq!(p.clone_flags, 0);
+        assert!(p.forks());
     }
 }

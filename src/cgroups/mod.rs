@@ -50,6 +50,10 @@ pub struct Cgroup {
     /// The Intel RDT (resctrl) group, when `linux.intelRdt` asked for one.
     #[serde(default)]
     pub rdt: Option<crate::intelrdt::Group>,
+    /// A rootless container's delegated cgroup: no device rules (runc ignores them there too:
+    /// the v1 devices controller and v2's BPF programs need root on the host).
+    #[serde(default)]
+    pub rootless: bool,
 }
 
 /// The host's layout, read once per process.
@@ -61,8 +65,43 @@ pub fn host_layout() -> Result<&'static layout::Layout> {
 }
 
 /// Works out the container's directories, and which of them ruse will create, without
-/// touching anything, so they can be recorded before they exist.
-pub fn plan(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
+/// touching anything, so they can be recorded before they exist. With `rootless`, the
+/// container gets a cgroup only where every hierarchy is delegated to the caller (a v2 tree
+/// it owns); otherwise none, and `linux.resources` that need one are refused.
+pub fn plan(id: &str, linux: Option<&Linux>, rootless: bool) -> Result<Cgroup> {
+    let mut cg = plan_dirs(id, linux)?;
+    if !rootless || cg.dirs.is_empty() {
+        return Ok(cg);
+    }
+    if let Some(dir) = cg.dirs.iter().find(|d| !delegated(&d.path)) {
+        let why = format!(
+            "a rootless container could not join or create a cgroup: {} is not delegated to uid {}",
+            dir.path.display(),
+            crate::sys::process::geteuid()
+        );
+        let res = linux.and_then(|l| l.resources().as_ref());
+        if let Some(what) = res.and_then(|r| requested_except(r, &["devices"])) {
+            bail!("linux.resources.{what}: cannot set {what} limit: {why}");
+        }
+        crate::log::debug(&format!("{why}: the container runs without a cgroup"));
+        cg.dirs.clear();
+        cg.created.clear();
+        return Ok(cg);
+    }
+    // Device rules need root on the host (v1's devices controller, v2's BPF programs).
+    cg.rootless = crate::sys::process::geteuid() != 0 || crate::userns::in_user_namespace();
+    Ok(cg)
+}
+
+/// True when the caller may create and move processes into cgroups at `path`: the nearest
+/// existing directory and its `cgroup.procs` are writable (what systemd's delegation grants).
+fn delegated(path: &Path) -> bool {
+    path.ancestors().find(|d| d.exists()).is_some_and(|d| {
+        crate::sys::fs::can_write(d) && crate::sys::fs::can_write(&d.join("cgroup.procs"))
+    })
+}
+
+fn plan_dirs(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let mut cg = Cgroup {
         rdt: linux
@@ -109,9 +148,15 @@ pub fn plan(id: &str, linux: Option<&Linux>) -> Result<Cgroup> {
 
 /// The first resource group `r` really sets, if any.
 fn requested(r: &LinuxResources) -> Option<String> {
+    requested_except(r, &[])
+}
+
+/// The first resource group `r` really sets, other than `skip`.
+fn requested_except(r: &LinuxResources, skip: &[&str]) -> Option<String> {
     let v = serde_json::to_value(r).ok()?;
     v.as_object()?
         .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
         .find(|(_, v)| !(v.is_null() || v.as_array().is_some_and(|a| a.is_empty())))
         .map(|(k, _)| k.clone())
 }

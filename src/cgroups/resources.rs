@@ -235,7 +235,8 @@ pub fn dir_for<'a>(cg: &'a Cgroup, v1: &str, v2: &str) -> Option<&'a Dir> {
 pub fn plan(cg: &Cgroup, r: &LinuxResources, scope: Scope) -> Result<Vec<(PathBuf, Step)>> {
     let mut out = Vec::new();
     for g in Group::ALL {
-        if !g.present(r) || (g == Group::Devices && scope == Scope::Update) {
+        let no_devices = scope == Scope::Update || cg.rootless;
+        if !g.present(r) || (g == Group::Devices && no_devices) {
             continue;
         }
         let (field, v1, v2) = g.names();

@@ -45,7 +45,7 @@ pub fn create(
         }
     }
     let mut c = Container::create_new(&g.root, &a.id)?;
-    match launch_and_save(&mut c, b, a, console) {
+    match launch_and_save(&mut c, b, a, console, crate::rootless::cgroups(g.rootless)) {
         Ok(l) => Ok((c, l)),
         Err(e) => {
             let _ = c.remove();
@@ -75,6 +75,7 @@ fn launch_and_save(
     b: &bundle::Bundle,
     a: &CreateArgs,
     console: Option<OwnedFd>,
+    rootless_cgroups: bool,
 ) -> Result<Launched> {
     let l = launch::launch(launch::Request {
         id: &a.id,
@@ -84,6 +85,7 @@ fn launch_and_save(
         no_new_keyring: a.no_new_keyring,
         console,
         preserve_fds: a.preserve_fds,
+        rootless_cgroups,
     })?;
     let facts = Facts {
         id: a.id.clone(),
@@ -92,7 +94,7 @@ fn launch_and_save(
         bundle: b.dir.clone(),
         rootfs: b.rootfs.clone(),
         created: crate::state::rfc3339_now(),
-        owner: owner_name(),
+        owner: crate::userns::user_name(crate::sys::process::geteuid()),
         config: b.spec.clone(),
         cgroup: l.cgroup.clone(),
     };
@@ -115,16 +117,4 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .with_context(|| format!("write --pid-file {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("write --pid-file {}", path.display()))
-}
-
-fn owner_name() -> String {
-    let uid = crate::sys::process::geteuid();
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
-        })
-        .unwrap_or_else(|| uid.to_string())
 }

@@ -32,6 +32,9 @@ pub fn events(g: &Globals, id: &str, interval: &str, once: bool) -> Result<()> {
     if f.status(&c.dir) == Status::Stopped {
         return Err(RuseError::WrongStatus("events", "stopped").into());
     }
+    if f.cgroup.dirs.is_empty() {
+        bail!("container has no cgroup to report on (a rootless container gets one only where a cgroup is delegated)");
+    }
     drop(c);
     let mut out = std::io::stdout().lock();
     let stats = |out: &mut dyn Write| -> Result<()> {

@@ -84,20 +84,20 @@ pub fn default_spec(rootless: bool) -> Value {
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
-        let mounts = s["mounts"].as_array_mut().expect("mounts is an array");
-        mounts.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
-        for m in mounts.iter_mut() {
-            if m["destination"] == "/dev/pts" {
-                m["options"] = json!([
-                    "nosuid",
-                    "noexec",
-                    "newinstance",
-                    "ptmxmode=0666",
-                    "mode=0620"
-                ]);
+        // runc's ToRootless: no sysfs of our own (it needs a network namespace owned by the
+        // user namespace) but the host's, bound read-only in its place; /sys/fs/cgroup stays,
+        // read-only; devpts without gid=5, which only root's maps would cover.
+        for m in s["mounts"].as_array_mut().expect("mounts is an array") {
+            if m["destination"] == "/sys" {
+                *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
+                opts.retain(|o| {
+                    !o.as_str()
+                        .is_some_and(|o| o.starts_with("uid=") || o.starts_with("gid="))
+                });
             }
         }
-        mounts.push(json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
     }
     s
 }
@@ -142,6 +142,7 @@ pub fn features() -> Result<()> {
         "diratime",
         "dirsync",
         "exec",
+        "idmap",
         "iversion",
         "lazytime",
         "loud",
@@ -163,6 +164,7 @@ pub fn features() -> Result<()> {
         "unbindable",
         "runbindable",
         "rbind",
+        "ridmap",
         "relatime",
         "norelatime",
         "ro",
@@ -204,7 +206,7 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": true},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": true}
         },
         "annotations": {"org.opencontainers.runtime-spec.features.ruse.version": env!("CARGO_PKG_VERSION")}

@@ -66,20 +66,36 @@ pub fn signal_all(f: &Facts, sig: i32) -> Result<()> {
     if !f.cgroup.dirs.is_empty() {
         return crate::cgroups::signal_all(&f.cgroup, sig, f.pid, &to_init);
     }
-    let Some(ns) = pid_ns_inode(f.pid) else {
+    if pid_ns_inode(f.pid).is_none() {
         return Ok(());
-    };
+    }
     if !own_pid_ns(f) {
         bail!("not supported: kill --all of a container without its own pid namespace (needs cgroups)");
     }
     to_init(sig)?;
-    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid != f.pid && pid_ns_inode(pid) == Some(ns) {
+    for pid in pid_ns_members(f)? {
+        if pid != f.pid {
             let _ = sp::kill(pid, sig);
         }
     }
     Ok(())
+}
+
+/// The host pids of every process in init's pid namespace (init's own namespace, or the
+/// container would reach beyond itself): what bounds a container that has no cgroup.
+pub fn pid_ns_members(f: &Facts) -> Result<Vec<i32>> {
+    let Some(ns) = pid_ns_inode(f.pid) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid_ns_inode(pid) == Some(ns) {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
 }

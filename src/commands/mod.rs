@@ -17,4 +17,6 @@ use std::path::PathBuf;
 /// Global flags every verb sees.
 pub struct Globals {
     pub root: PathBuf,
+    /// `--rootless`: Some(true|false), or None for auto.
+    pub rootless: Option<bool>,
 }

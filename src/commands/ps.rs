@@ -1,4 +1,5 @@
-//! `ruse ps`: the processes of a container, from its cgroup. `--format json` prints their host
+//! `ruse ps`: the processes of a container, from its cgroup (or, without one, its pid
+//! namespace). `--format json` prints their host
 //! pids as a JSON array; the table runs ps(1) with the given options (default `-ef`) and keeps
 //! the header and the lines of those pids, as runc does.
 
@@ -11,11 +12,18 @@ use std::io::Write;
 pub fn ps(g: &Globals, format: ListFormat, args: &[String]) -> Result<()> {
     let (id, ps_args) = args.split_first().context("ps: missing container id")?;
     let pids = {
-        let (_c, f) = Container::open_existing(&g.root, id, Lock::Shared)?;
-        if f.cgroup.dirs.is_empty() {
-            bail!("container has no cgroup to list processes from");
+        let (c, f) = Container::open_existing(&g.root, id, Lock::Shared)?;
+        if !f.cgroup.dirs.is_empty() {
+            crate::cgroups::pids(&f.cgroup)
+        } else if f.status(&c.dir) == crate::state::Status::Stopped {
+            // Init is gone and its pid may be anyone's now.
+            Vec::new()
+        } else if super::kill::own_pid_ns(&f) {
+            // No cgroup (a rootless container where none is delegated): its pid namespace.
+            super::kill::pid_ns_members(&f)?
+        } else {
+            bail!("container has no cgroup and no pid namespace of its own to list processes from");
         }
-        crate::cgroups::pids(&f.cgroup)
     };
     let mut out = std::io::stdout().lock();
     if format == ListFormat::Json {

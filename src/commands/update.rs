@@ -33,6 +33,9 @@ pub fn update(g: &Globals, a: &UpdateArgs) -> Result<()> {
     if status == Status::Stopped {
         return Err(RuseError::WrongStatus("update", status.as_str()).into());
     }
+    if f.cgroup.dirs.is_empty() && f.cgroup.rdt.is_none() {
+        bail!("container has no cgroup to update (a rootless container gets one only where a cgroup is delegated)");
+    }
     let saved = f
         .config
         .linux()

@@ -2,13 +2,13 @@
 //! inside the new namespaces. One straight script of steps (see the diagram in channel.rs),
 //! ending in `execve` of the user's program after `start` connects to exec.sock.
 
+mod join;
 mod process;
 
 use crate::channel::{Channel, Config, FromInit, ToInit};
 use crate::rootfs;
 use crate::sys::{fs as sfs, process as sp, socket};
 use anyhow::{anyhow, bail, Context, Result};
-use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd};
 
 /// Entry point; never returns. Errors go to the parent (or to `start`) as text.
@@ -39,10 +39,19 @@ fn expect(chan: &Channel, what: &str) -> Result<ToInit> {
 }
 
 fn run(chan: &Channel) -> Result<Never> {
-    let cfg = match expect(chan, "its config")? {
-        ToInit::Config(c) => *c,
-        other => bail!("protocol error: expected config, got {other:?}"),
+    let (cfg, trees) = match chan.recv_fds::<ToInit>()? {
+        Some((ToInit::Config(c), fds)) => (*c, fds),
+        Some((other, _)) => bail!("protocol error: expected config, got {other:?}"),
+        None => bail!("runtime went away while init waited for its config"),
     };
+    if trees.len() != cfg.idmapped.len() {
+        bail!(
+            "protocol error: {} idmapped mount trees for {} mounts",
+            trees.len(),
+            cfg.idmapped.len()
+        );
+    }
+    let idmapped: Vec<_> = cfg.idmapped.iter().copied().zip(trees).collect();
     let listener = crate::sys::adopt_fd(cfg.listen_fd).context("exec.sock fd")?;
     let console = cfg
         .console_fd
@@ -52,7 +61,7 @@ fn run(chan: &Channel) -> Result<Never> {
     // Leaked fds beyond the preserved range stay invisible to hooks and the container.
     sfs::cloexec_from(3 + cfg.preserve_fds).context("mark inherited fds close-on-exec")?;
     sfs::umask(0);
-    join_namespaces(&cfg)?;
+    join::namespaces(chan, &cfg)?;
     let spec = &cfg.spec;
     if cfg.ns.new_user {
         // Become root of the new user namespace so later steps hold its capabilities.
@@ -91,7 +100,7 @@ fn run(chan: &Channel) -> Result<Never> {
     if !mounts_private {
         bail!("linux.namespaces: ruse needs a new mount namespace to build the rootfs");
     }
-    let prepared = rootfs::prepare(&opts)?;
+    let prepared = rootfs::prepare(&opts, idmapped)?;
     chan.send(&FromInit::CreateRuntime)?;
     match expect(chan, "createRuntime hooks")? {
         ToInit::HooksDone => {}
@@ -171,20 +180,4 @@ fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
     let mut state = crate::state::creating_state(&cfg.id, sp::getpid(), &cfg.bundle, &ann);
     state["status"] = status.into();
     crate::hooks::run(kind, list, &state)
-}
-
-fn join_namespaces(cfg: &Config) -> Result<()> {
-    for (name, path) in &cfg.ns.init_join {
-        let f = File::open(path)
-            .with_context(|| format!("linux.namespaces {name} path {}", path.display()))?;
-        // The type makes the kernel refuse a file of another namespace type (config-linux.md:
-        // "MUST generate an error if path is not associated with a namespace of type type").
-        let nstype = crate::namespaces::flag_of_proc_name(name).unwrap_or(0) as i32;
-        sp::setns(f.as_fd(), nstype)
-            .with_context(|| format!("join {name} namespace {}", path.display()))?;
-    }
-    if cfg.ns.init_unshare != 0 {
-        sp::unshare(cfg.ns.init_unshare as i32).context("unshare namespaces")?;
-    }
-    Ok(())
 }

@@ -16,23 +16,28 @@ const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 pub fn mount(root: BorrowedFd, op: &MountOp) -> Result<()> {
     let what = describe(op);
-    let (tree, is_file) = match &op.kind {
+    let tree = match &op.kind {
         Kind::Bind { source, recursive } => {
             let flags = OPEN_TREE_CLONE | if *recursive { AT_RECURSIVE } else { 0 };
-            let t = open_tree(cwd(), source, flags)
-                .with_context(|| format!("{what}: source {}", source.display()))?;
-            let st = fstat(t.as_fd())?;
-            (t, st.st_mode & libc::S_IFMT != libc::S_IFDIR)
+            open_tree(cwd(), source, flags)
+                .with_context(|| format!("{what}: source {}", source.display()))?
         }
         Kind::Fs { fstype, .. } if fstype == "cgroup" || fstype == "cgroup2" => {
             return mount_cgroup(root, op)
         }
-        Kind::Fs { fstype, source } => (
-            new_fs(fstype, source.as_deref(), &op.data).with_context(|| what.clone())?,
-            false,
-        ),
+        Kind::Fs { fstype, source } => {
+            new_fs(fstype, source.as_deref(), &op.data).with_context(|| what.clone())?
+        }
     };
     set_attrs(tree.as_fd(), op).with_context(|| what.clone())?;
+    attach(root, op, tree)
+}
+
+/// Attaches a detached tree built for `op` (here, or by the runtime for an idmapped mount)
+/// at its destination, then sets its propagation.
+pub fn attach(root: BorrowedFd, op: &MountOp, tree: OwnedFd) -> Result<()> {
+    let what = describe(op);
+    let is_file = fstat(tree.as_fd())?.st_mode & libc::S_IFMT != libc::S_IFDIR;
     let target = destination(root, op, is_file).with_context(|| what.clone())?;
     not_into_proc(target.as_fd(), op).with_context(|| what.clone())?;
     move_mount(tree.as_fd(), target.as_fd()).with_context(|| what.clone())?;
@@ -62,7 +67,7 @@ fn new_fs(
     ctx.mount(0).context("create filesystem")
 }
 
-fn set_attrs(tree: BorrowedFd, op: &MountOp) -> Result<()> {
+pub fn set_attrs(tree: BorrowedFd, op: &MountOp) -> Result<()> {
     if op.rattr != MountAttr::default() {
         mount_setattr(tree, true, &op.rattr).context("set recursive mount attributes")?;
     }

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod devices;
+pub mod idmap;
 pub mod plan;
 pub mod resolve;
 
@@ -31,7 +32,8 @@ pub struct Prepared {
     pub console: Option<(OwnedFd, OwnedFd)>,
 }
 
-pub fn prepare(o: &Options) -> Result<Prepared> {
+/// `idmapped`: the trees the runtime made for idmapped mounts, by `mounts[]` index.
+pub fn prepare(o: &Options, mut idmapped: Vec<(usize, OwnedFd)>) -> Result<Prepared> {
     // Nothing we mount may propagate back to the host: rslave first, whatever
     // linux.rootfsPropagation says (`finish` applies that to the new root after pivot_root).
     // This also leaves no shared mount above the rootfs, which pivot_root would refuse.
@@ -64,7 +66,11 @@ pub fn prepare(o: &Options) -> Result<Prepared> {
         .enumerate()
     {
         let op = plan::op(i, mnt, o.bundle)?;
-        apply::mount(r, &op).with_context(|| format!("mounts[{i}]"))?;
+        match idmapped.iter().position(|(j, _)| *j == i) {
+            Some(k) => apply::attach(r, &op, idmapped.swap_remove(k).1),
+            None => apply::mount(r, &op),
+        }
+        .with_context(|| format!("mounts[{i}]"))?;
     }
     let linux = o.spec.linux().as_ref();
     for n in devices::default_nodes() {

@@ -233,3 +233,11 @@ pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD has no memory effects.
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
+
+/// True when this process may write `path` (faccessat with AT_EACCESS: the effective ids, as
+/// the kernel will check them on open).
+pub fn can_write(path: &Path) -> bool {
+    let Ok(c) = cstr(path) else { return false };
+    // SAFETY: valid C string; faccessat has no memory effects.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }
+}

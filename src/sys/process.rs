@@ -50,6 +50,14 @@ pub fn setns(fd: BorrowedFd, nstype: i32) -> io::Result<()> {
     cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
 }
 
+/// The user namespace that owns the namespace open at `fd` (ioctl NS_GET_USERNS).
+pub fn ns_owner(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    const NS_GET_USERNS: u64 = 0xb701;
+    // SAFETY: NS_GET_USERNS takes no argument and returns a new fd.
+    let r = cvt(unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_USERNS as _) })?;
+    Ok(owned(r as i64))
+}
+
 pub fn unshare(flags: i32) -> io::Result<()> {
     // SAFETY: no memory effects.
     cvt(unsafe { libc::unshare(flags) }).map(drop)
@@ -432,6 +440,14 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
         buf = &buf[n as usize..];
     }
     Ok(())
+}
+
+/// Sleeps until a signal ends the process (a child that only holds a namespace).
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no memory effects.
+        unsafe { libc::pause() };
+    }
 }
 
 /// `_exit(2)`: leaves without running atexit handlers or destructors (for a forked child).

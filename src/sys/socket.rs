@@ -77,7 +77,8 @@ pub fn recv(sock: BorrowedFd) -> io::Result<(Vec<u8>, Vec<OwnedFd>)> {
         iov_base: data.as_mut_ptr() as *mut libc::c_void,
         iov_len: data.len(),
     };
-    const MAX_FDS: usize = 16;
+    // SCM_MAX_FD: as many as one message can carry (the idmapped mount trees of a config).
+    const MAX_FDS: usize = 253;
     // SAFETY: pure size computation.
     let space =
         unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;

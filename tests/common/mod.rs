@@ -221,11 +221,11 @@ impl Env {
 
     /// Host mount points made since this env was, on its own paths or on `/`.
     pub fn new_mounts(&self) -> Vec<String> {
-        let dir = self.dir.to_string_lossy().into_owned();
+        // Path-wise: /tmp/ruse-t-1-10 is not under /tmp/ruse-t-1-1 (another test's env).
         mount_points()
             .into_iter()
             .filter(|m| !self.mounts_before.contains(m))
-            .filter(|m| m == "/" || m.starts_with(&dir))
+            .filter(|m| m == "/" || Path::new(m).starts_with(&self.dir))
             .collect()
     }
 
@@ -371,3 +371,4 @@ pub fn assert_error(what: &str, out: &Output, wants: &[&str]) {
     }
 }
 pub mod cgroup;
+pub mod user;

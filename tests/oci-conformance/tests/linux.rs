@@ -267,7 +267,6 @@ fn namespace_path_joins_user() {
 
 // ... (user, with a new pid namespace, which must then belong to the joined user namespace)
 #[test]
-#[ignore = "ruse: a new pid namespace together with joining a user namespace by path is not supported"]
 fn namespace_path_joins_user_with_new_pid_namespace() {
     join("user", "--map-root-user", |c| root_only_mounts(c, true));
 }

@@ -604,8 +604,11 @@ fn mount_option_rsymfollow() {
 }
 
 // config.md "POSIX-platform Mounts": uidMappings/gidMappings with `idmap` (SHOULD): "the mount
-// MUST have an idmapping applied". A file owned by host uid 1000 shows as uid 0 through a
-// mapping of container id 0 to host id 1000.
+// MUST have an idmapping applied", converting ids "from the source file system to the
+// destination mount point". As runc 1.2 and crun do it (mount_setattr with a user namespace
+// whose maps are the mount's): an id of the source filesystem is a containerID and shows as
+// its hostID. In a container without a user namespace, a file owned by uid 0 shows as 1000
+// through a mapping of container id 0 to host id 1000, and one owned by 1000 is unmapped.
 #[test]
 fn mount_idmap_applies_the_mapping() {
     let Some(t) = Test::new() else { return };
@@ -616,10 +619,12 @@ fn mount_idmap_applies_the_mapping() {
     );
     let src = t.dir.join("src");
     std::fs::create_dir(&src).unwrap();
-    let f = src.join("owned");
-    std::fs::write(&f, "x").unwrap();
-    std::os::unix::fs::chown(&f, Some(1000), Some(1000)).unwrap();
-    let mut cfg = sh_config("stat -c '%u:%g' /data/owned");
+    for (name, owner) in [("root", 0), ("other", 1000)] {
+        let f = src.join(name);
+        std::fs::write(&f, "x").unwrap();
+        std::os::unix::fs::chown(&f, Some(owner), Some(owner)).unwrap();
+    }
+    let mut cfg = sh_config("stat -c '%u:%g' /data/root /data/other");
     cfg["ociVersion"] = json!("1.2.0");
     add_mount(
         &mut cfg,
@@ -631,7 +636,12 @@ fn mount_idmap_applies_the_mapping() {
     );
     let out = t.run(&cfg);
     assert_ok!(out);
-    assert_eq!(out.stdout.trim(), "0:0");
+    let overflow = |f: &str| {
+        let v = std::fs::read_to_string(format!("/proc/sys/kernel/{f}")).unwrap();
+        v.trim().to_string()
+    };
+    let (u, g) = (overflow("overflowuid"), overflow("overflowgid"));
+    assert_eq!(out.stdout.trim(), format!("1000:1000\n{u}:{g}"));
 }
 
 // config.md "POSIX-platform Mounts": idmap — "If there are no uidMappings and gidMappings
