@@ -525,11 +525,18 @@ fn idmapped_mount_refusals() {
     let cases = [
         (
             json!({"destination": "/m", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
-            vec!["mounts[7]", "\"idmap\"", "only supported for bind mounts"],
+            vec![
+                "mounts[7]",
+                "\"idmap\"",
+                "id-mapped mounts are only supported for bind-mounts",
+            ],
         ),
         (
             json!({"destination": "/m", "type": "tmpfs", "source": "tmpfs", "uidMappings": maps, "gidMappings": maps}),
-            vec!["mounts[7].uidMappings/gidMappings", "bind mounts"],
+            vec![
+                "mounts[7].uidMappings/gidMappings",
+                "id-mapped mounts are only supported for bind-mounts",
+            ],
         ),
         (
             json!({"destination": "/m", "source": src, "options": ["bind"], "uidMappings": maps}),
