@@ -315,10 +315,22 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "linux.uidMappings/gidMappings are ignored: the user namespace is joined by path",
         );
     }
-    if userns && !user_path && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
-        bail!(
-            "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"
-        );
+    if userns && !user_path {
+        if linux.uid_mappings().is_none() || linux.gid_mappings().is_none() {
+            bail!(
+                "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"
+            );
+        }
+        // An empty list would leave every id unmapped: the kernel then refuses even init's
+        // setgid(0) with a bare EINVAL.
+        for (field, maps) in [
+            ("linux.uidMappings", linux.uid_mappings()),
+            ("linux.gidMappings", linux.gid_mappings()),
+        ] {
+            if maps.as_ref().is_some_and(|m| m.is_empty()) {
+                bail!("{field}: empty; a new user namespace needs at least one range");
+            }
+        }
     }
     for key in linux
         .sysctl()

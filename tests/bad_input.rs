@@ -411,6 +411,24 @@ refused!(
     ["linux.uidMappings[0]", "size"]
 );
 refused!(
+    empty_uid_mappings,
+    cfg(|c| {
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    }),
+    ["linux.uidMappings", "empty", "at least one range"]
+);
+refused!(
+    empty_gid_mappings,
+    cfg(|c| {
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([]);
+    }),
+    ["linux.gidMappings", "empty", "at least one range"]
+);
+refused!(
     unknown_namespace_type,
     cfg(|c| add_ns(c, "bogus")),
     ["linux.namespaces[6].type", "bogus"]
