@@ -133,15 +133,8 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     validate_linux(spec)?;
     crate::rootfs::idmap::plan(spec)?;
-    let new_netns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| {
-            n.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
-        });
-    crate::net::plan(spec, new_netns)?;
+    let net = crate::net::plan(spec, &crate::net::netns_of(spec))?;
+    crate::net::check_joined(spec, &net)?;
     Ok(())
 }
 
@@ -386,6 +379,24 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             bail!("linux.timeOffsets {k:?}: only monotonic and boottime can be offset");
         }
     }
+    check_mount_namespace(linux.namespaces().as_deref().unwrap_or_default())
+}
+
+/// ruse builds the rootfs in the container's own mount namespace, new or joined by path (as
+/// runc and crun do, in the joined one). A new user namespace never owns a namespace joined
+/// by path, so it could mount nothing in a joined mount namespace.
+fn check_mount_namespace(list: &[oci_spec::runtime::LinuxNamespace]) -> Result<()> {
+    let find = |t| list.iter().find(|n| n.typ() == t);
+    let Some(mnt) = find(LinuxNamespaceType::Mount) else {
+        bail!("linux.namespaces: ruse needs a mount namespace (new or joined by path) to build the rootfs");
+    };
+    let new_user = find(LinuxNamespaceType::User).is_some_and(|u| u.path().is_none());
+    if let (Some(p), true) = (mnt.path(), new_user) {
+        bail!(
+            "linux.namespaces mount path {}: a mount namespace joined by path cannot be used with a new user namespace, which would not own it (join the user namespace that owns it)",
+            p.display()
+        );
+    }
     Ok(())
 }
 
@@ -500,9 +511,20 @@ mod tests {
         assert!(e.contains("uidMappings"), "{e}");
         assert_eq!(
             err(&format!(
-                "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+                "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"mount\"}}],\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
             )),
             "ok"
+        );
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"pid\"}}]}}}}"
+        ));
+        assert!(e.contains("needs a mount namespace"), "{e}");
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"mount\",\"path\":\"/m\"}},{{\"type\":\"user\"}}],\"uidMappings\":[{{\"containerID\":0,\"hostID\":1,\"size\":1}}],\"gidMappings\":[{{\"containerID\":0,\"hostID\":1,\"size\":1}}]}}}}"
+        ));
+        assert!(
+            e.contains("mount path /m") && e.contains("new user namespace"),
+            "{e}"
         );
         let e = err(&format!(
             "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{{\"names\":[\"getpid\"],\"action\":\"SCMP_ACT_BOGUS\"}}]}}}}}}"

@@ -355,3 +355,152 @@ fn spec_emits_a_bridge_config_that_runs() {
     );
     env.assert_clean(&id);
 }
+
+/// `unshare` holding a user namespace that maps root to root, killed on drop.
+struct UserHolder(std::process::Child);
+
+impl UserHolder {
+    fn new() -> UserHolder {
+        let child = Command::new("unshare")
+            .args(["--user", "--map-root-user", "sleep", "1000"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let map = format!("/proc/{}/uid_map", child.id());
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_to_string(&map)
+            .unwrap_or_default()
+            .split_whitespace()
+            .eq(["0", "0", "1"])
+        {
+            assert!(std::time::Instant::now() < end, "unshare never mapped root");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        UserHolder(child)
+    }
+}
+
+impl Drop for UserHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// A user namespace joined by path with a new network namespace: init makes the network
+// namespace only after joining the user namespace (so that it owns it), which is after the
+// parent would once have built the network. The interface, address and route must land in
+// the container, none of it in the runtime's namespace.
+#[test]
+fn bridge_network_with_a_joined_user_namespace_is_built_inside() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("juser");
+    let holder = UserHolder::new();
+    let env = bridge_env(
+        &["sh", "-c", "ip -4 -o addr show eth0; ip route"],
+        "rbr4",
+        &[],
+    );
+    env.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user", "path": format!("/proc/{}/ns/user", holder.0.id())}));
+        // Only ids the holder maps (root): no devpts gid=5, no sysfs mount.
+        c["mounts"] = serde_json::json!([
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}
+        ]);
+    });
+    let id = unique_id("ju");
+    let before_routes = stdout(&ns.sh("ip route"));
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("inet 10.231.0.2/24"), "{text}");
+    assert!(text.contains("default via 10.231.0.1"), "{text}");
+    let l = links(&ns);
+    assert!(
+        !l.contains("eth0"),
+        "the container's interface is in the runtime's namespace: {l}"
+    );
+    assert_eq!(
+        stdout(&ns.sh("ip route")),
+        before_routes,
+        "host routes changed"
+    );
+    assert!(!l.contains("rbr4") && !l.contains(" rv"), "{l}");
+    env.assert_clean(&id);
+}
+
+// linux.netDevices into a network namespace joined by path (runc 1.3 allows it; the spec only
+// asks for a container namespace): the device is moved there, renamed, with its address and
+// up, and stays there after the container is gone. Into the runtime's own namespace it is
+// refused before anything is touched.
+#[test]
+fn net_devices_go_into_a_network_namespace_joined_by_path() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("jdev");
+    let target = Netns::new("jtgt");
+    assert!(ns
+        .sh("ip link add rnd4 type veth peer name rnd5 && ip addr add 10.78.0.2/24 dev rnd4")
+        .status
+        .success());
+    let env = Env::new(&["sh", "-c", "ip -o addr show ctr4; ip -o link show ctr4"]);
+    let path = format!("/run/netns/{}", target.0);
+    env.edit(|c| {
+        c["ociVersion"] = "1.3.0".into();
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "network");
+        list.push(serde_json::json!({"type": "network", "path": path}));
+        c["linux"]["netDevices"] = serde_json::json!({"rnd4": {"name": "ctr4"}});
+    });
+    let id = unique_id("jd");
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    assert!(text.contains("inet 10.78.0.2/24"), "{text}");
+    assert!(text.contains("ctr4") && text.contains(",UP"), "{text}");
+    assert!(!links(&ns).contains("rnd4"));
+    let there = stdout(&target.sh("ip -o addr show ctr4"));
+    assert!(there.contains("10.78.0.2/24"), "{there}");
+    env.assert_clean(&id);
+    // The runtime's own network namespace, joined by path: refused, rnd6 stays put.
+    assert!(ns
+        .sh("ip link add rnd6 type veth peer name rnd7")
+        .status
+        .success());
+    let own = format!("/run/netns/{}", ns.0);
+    env.edit(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = own.clone().into();
+            }
+        }
+        c["linux"]["netDevices"] = serde_json::json!({"rnd6": {"name": "ctr6"}});
+    });
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    common::assert_error(
+        "netDevices into the runtime's netns",
+        &o,
+        &["linux.netDevices", "runtime's own"],
+    );
+    assert!(links(&ns).contains("rnd6"), "rnd6 stays on the host");
+    env.assert_clean(&id);
+}

@@ -45,7 +45,7 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     // runc's destroy does, so the directories can be removed.
     empty_cgroup(&f.cgroup)?;
     f.cgroup.remove()?;
-    if let Ok(plan) = crate::net::plan(&f.config, true) {
+    if let Ok(plan) = crate::net::plan(&f.config, &crate::net::NetNs::New) {
         teardown_network(g, id, &plan);
     }
     c.remove()?;

@@ -1,6 +1,8 @@
 //! The container's network beyond loopback, built by `ruse create` (host side, in the
-//! runtime's own network namespace) between the clone of init and the moment init is told to
-//! go on, so the user's program always starts with its interfaces up:
+//! runtime's own network namespace) once init reports that it is in all of its namespaces
+//! (before that its network namespace may not exist yet: init makes it itself after a user
+//! namespace, see namespaces.rs) and before it mounts anything, so the user's program always
+//! starts with its interfaces up:
 //!
 //! - bridge mode (annotations, see `config.rs`): a veth pair whose container end is born in
 //!   the container's namespace, the host end on a bridge (created with the gateway address if
@@ -19,7 +21,7 @@ mod nft;
 mod rtnl;
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -41,20 +43,76 @@ impl Plan {
     }
 }
 
-/// Reads and checks the network settings of a config (bundle validation calls this).
-/// `new_netns` says whether the container gets a network namespace of its own.
-pub fn plan(spec: &Spec, new_netns: bool) -> Result<Plan> {
+/// The container's network namespace, as `linux.namespaces` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetNs {
+    /// None listed: the runtime's own.
+    Inherited,
+    New,
+    Joined(PathBuf),
+}
+
+pub fn netns_of(spec: &Spec) -> NetNs {
+    let list = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    match list.iter().find(|n| n.typ() == LinuxNamespaceType::Network) {
+        None => NetNs::Inherited,
+        Some(n) => match n.path() {
+            None => NetNs::New,
+            Some(p) => NetNs::Joined(p.clone()),
+        },
+    }
+}
+
+/// Reads and checks the network settings of a config (bundle validation calls this). Pure.
+/// Bridge mode builds a veth pair and routes, which only a new network namespace may get;
+/// `linux.netDevices` may also go into a namespace joined by path (runc 1.3 moves them there
+/// too), though never into the runtime's own (`check_joined`).
+pub fn plan(spec: &Spec, netns: &NetNs) -> Result<Plan> {
     let ann = spec.annotations().clone().unwrap_or_default();
     let bridge = config::parse(&ann)?;
     let devices = devices::plan(spec)?;
     let p = Plan { bridge, devices };
-    if !p.is_empty() && !new_netns {
-        if p.bridge.is_some() {
-            bail!("annotations ruse.network.mode=bridge: needs a new network namespace in linux.namespaces");
-        }
-        bail!("linux.netDevices: needs a new network namespace in linux.namespaces");
+    if p.bridge.is_some() && *netns != NetNs::New {
+        let joined = match netns {
+            NetNs::Joined(path) => format!(" (the one at {} is joined)", path.display()),
+            _ => String::new(),
+        };
+        bail!("annotations ruse.network.mode=bridge: needs a new network namespace in linux.namespaces{joined}");
+    }
+    if !p.devices.is_empty() && *netns == NetNs::Inherited {
+        bail!("linux.netDevices: needs a network namespace of the container's own in linux.namespaces (new or joined by path)");
     }
     Ok(p)
+}
+
+/// Refuses `linux.netDevices` into a network namespace joined by path that is the runtime's
+/// own: the devices would only be renamed where they are (runc's isHostNetNS).
+pub fn check_joined(spec: &Spec, p: &Plan) -> Result<()> {
+    let NetNs::Joined(path) = netns_of(spec) else {
+        return Ok(());
+    };
+    if p.devices.is_empty() {
+        return Ok(());
+    }
+    let field = || format!("linux.namespaces network path {}", path.display());
+    let theirs = std::fs::metadata(&path).with_context(field)?;
+    let own = std::fs::metadata("/proc/self/ns/net").context("stat /proc/self/ns/net")?;
+    if same_file(&theirs, &own) {
+        bail!(
+            "linux.netDevices: the network namespace at {} is the runtime's own; the devices need one of the container's own",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 /// Where one container's network lives: its state root (leases) and id.
@@ -90,6 +148,16 @@ pub fn setup(plan: &Plan, owner: &Owner, pid: i32) -> Result<()> {
     }
     let ns = File::open(format!("/proc/{pid}/ns/net"))
         .context("open the container's network namespace")?;
+    // Init reports before this runs that it is in its own network namespace; should it not
+    // be, nothing is built in the runtime's.
+    let own = std::fs::metadata("/proc/self/ns/net").context("stat /proc/self/ns/net")?;
+    if same_file(
+        &ns.metadata()
+            .context("stat the container's network namespace")?,
+        &own,
+    ) {
+        bail!("the container's network namespace is the runtime's own: refusing to build its network there");
+    }
     let mut host = rtnl::Rtnl::new()?;
     if !plan.devices.is_empty() {
         let mut inside = in_netns(ns.as_fd(), rtnl::Rtnl::new)?;
