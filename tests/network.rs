@@ -504,3 +504,81 @@ fn net_devices_go_into_a_network_namespace_joined_by_path() {
     assert!(links(&ns).contains("rnd6"), "rnd6 stays on the host");
     env.assert_clean(&id);
 }
+
+/// The ifindex of `dev` in `ns`.
+fn ifindex(ns: &Netns, dev: &str) -> u32 {
+    let o = ns.sh(&format!("cat /sys/class/net/{dev}/ifindex"));
+    assert!(o.status.success(), "{dev}: {}", stderr(&o));
+    stdout(&o).trim().parse().unwrap()
+}
+
+// A `%d` template end to end, in the case the ifindex cannot identify the moved device: the
+// joined namespace already has a device with the index rnd8 had on the host (and one taking
+// `ctr0`), so the kernel gives rnd8 another index there. Its address and the up state must
+// reach it, not the device that holds the old index. With rnd10, two templates: ctr1 and
+// ctr2 (in the plan's order).
+#[test]
+fn net_device_name_templates_find_the_moved_device() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("tpl");
+    let target = Netns::new("tplt");
+    assert!(ns
+        .sh(
+            "ip link add rnd8 type veth peer name rnd9 && ip addr add 10.79.0.2/24 dev rnd8 \
+             && ip link add rnd10 type veth peer name rnd11 && ip addr add 10.79.1.2/24 dev rnd10"
+        )
+        .status
+        .success());
+    let taken = ifindex(&ns, "rnd8");
+    let o = target.sh(&format!(
+        "ip link add name ctr0 index {taken} type veth peer name ctrpeer"
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let env = Env::new(&["sh", "-c", "ip -o -4 addr show; ip -o link show"]);
+    let path = format!("/run/netns/{}", target.0);
+    env.edit(|c| {
+        c["ociVersion"] = "1.3.0".into();
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "network");
+        list.push(serde_json::json!({"type": "network", "path": path}));
+        c["linux"]["netDevices"] =
+            serde_json::json!({"rnd8": {"name": "ctr%d"}, "rnd10": {"name": "ctr%d"}});
+    });
+    let id = unique_id("tpl");
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["run", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}{}", stderr(&o));
+    // `N: name    inet A/P ...` → (name, A/P); `N: name@peer: <FLAGS> ...` → (name, FLAGS).
+    let mut addr = std::collections::HashMap::new();
+    let mut flags = std::collections::HashMap::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(2) == Some(&"inet") {
+            addr.insert(f[1].to_string(), f[3].to_string());
+        } else if f.len() > 2 {
+            let name = f[1].trim_end_matches(':').split('@').next().unwrap();
+            flags.insert(name.to_string(), f[2].to_string());
+        }
+    }
+    let holder_of = |a: &str| addr.iter().find(|(_, v)| *v == a).map(|(k, _)| k.clone());
+    let (a, b) = (holder_of("10.79.0.2/24"), holder_of("10.79.1.2/24"));
+    let mut names = vec![a.clone().unwrap_or_default(), b.unwrap_or_default()];
+    names.sort();
+    assert_eq!(names, ["ctr1", "ctr2"], "{text}");
+    for n in &names {
+        assert!(flags[n].contains(",UP"), "{n} not up: {text}");
+    }
+    assert!(
+        !flags["ctr0"].contains(",UP") && !addr.contains_key("ctr0"),
+        "{text}"
+    );
+    assert!(!text.contains("rusemv"), "a temporary name is left: {text}");
+    assert_ne!(ifindex(&target, &a.unwrap()), taken);
+    env.assert_clean(&id);
+}
