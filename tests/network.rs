@@ -93,18 +93,38 @@ fn links(ns: &Netns) -> String {
     stdout(&ns.sh("ip -d -o link show"))
 }
 
+/// The host-wide lease files of `bridge` (one per network namespace that has one; bridge
+/// names are unique per test).
+fn lease_files(bridge: &str) -> Vec<std::path::PathBuf> {
+    let Ok(rd) = std::fs::read_dir("/run/ruse-net") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| e.path().join(format!("{bridge}.json")))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 #[test]
 fn two_containers_ping_each_other_and_the_gateway_then_leave_nothing() {
     if !common::root_or_skip() {
         return;
     }
     let ns = Netns::new("ping");
-    let a = bridge_env(&["sleep", "60"], "rbr0", &[("address", "10.231.0.10/24")]);
+    let a = bridge_env(
+        &["sleep", "60"],
+        "rbr0",
+        &[
+            ("address", "10.231.0.10/24"),
+            ("mtu", "1400"),
+            ("mac", "02:42:0a:e7:00:0a"),
+        ],
+    );
     let ida = unique_id("a");
     create(&a, &ns, &ida);
     assert!(ruse_in(&a, &ns, &["start", &ida]).status.success());
-    let script = "ip -4 -o addr show eth0; ip route; ping -c1 -W3 10.231.0.10 && echo PEER-OK; ping -c1 -W3 10.231.0.1 && echo GW-OK";
-    let b = bridge_env(&["sh", "-c", script], "rbr0", &[("mtu", "1400")]);
+    let script = "ip -4 -o addr show eth0; ip -o link show eth0; ip route; ping -c1 -W3 10.231.0.10 && echo PEER-OK; ping -c1 -W3 10.231.0.1 && echo GW-OK";
+    let b = bridge_env(&["sh", "-c", script], "rbr0", &[("mtu", "1280")]);
     let idb = unique_id("b");
     let run = ruse_in(
         &b,
@@ -122,11 +142,24 @@ fn two_containers_ping_each_other_and_the_gateway_then_leave_nothing() {
         "default route: {text}"
     );
     assert!(text.contains("PEER-OK") && text.contains("GW-OK"), "{text}");
-    // From the host side: A's address, its host veth on the bridge, the bridge's gateway.
+    assert!(text.contains("mtu 1280"), "B's MTU: {text}");
+    // From the host side: A's address, MTU and MAC inside, its host veth on the bridge with
+    // the same MTU, the bridge's gateway.
     let pa = pid_of(&a, &ns, &ida);
     assert!(addr_inside(pa, "eth0").contains("10.231.0.10/24"));
+    let inside = must(&format!("nsenter -t {pa} -n ip -o link show eth0"));
+    assert!(inside.contains("mtu 1400"), "A's MTU: {inside}");
+    assert!(
+        inside.contains("link/ether 02:42:0a:e7:00:0a"),
+        "A's MAC: {inside}"
+    );
     let l = links(&ns);
     assert!(l.contains("master rbr0") && l.contains("veth"), "{l}");
+    let host_end = stdout(&ns.sh("ip -o link show master rbr0"));
+    assert!(
+        host_end.lines().count() == 1 && host_end.contains("mtu 1400"),
+        "A's host veth: {host_end}"
+    );
     let gw = stdout(&ns.sh("ip -4 -o addr show rbr0"));
     assert!(gw.contains("10.231.0.1/24"), "{gw}");
     assert!(ruse_in(&a, &ns, &["delete", "--force", &ida])
@@ -136,7 +169,7 @@ fn two_containers_ping_each_other_and_the_gateway_then_leave_nothing() {
     let l = links(&ns);
     assert!(!l.contains(" rv"), "a host veth is left: {l}");
     assert!(!l.contains("rbr0"), "the bridge ruse made is left: {l}");
-    assert!(!a.root.join("@net/rbr0.json").exists(), "lease file left");
+    assert!(lease_files("rbr0").is_empty(), "lease file left");
 }
 
 #[test]
@@ -240,7 +273,7 @@ fn twenty_parallel_creates_get_distinct_addresses() {
             .success());
     }
     assert!(!links(&ns).contains("rbr2"));
-    assert!(!env.root.join("@net/rbr2.json").exists());
+    assert!(lease_files("rbr2").is_empty());
 }
 
 #[test]
@@ -257,7 +290,7 @@ fn failed_create_leaves_no_interface_or_lease() {
     assert!(stderr(&o).contains("/no/such/program"), "{}", stderr(&o));
     let l = links(&ns);
     assert!(!l.contains(" rv") && !l.contains("rbr3"), "{l}");
-    assert!(!env.root.join("@net/rbr3.json").exists());
+    assert!(lease_files("rbr3").is_empty());
     env.assert_clean(&id);
     // A bad setting fails before anything exists, naming the annotation.
     let bad = bridge_env(&["true"], "rbr3", &[("address", "10.231.9.9/24")]);
@@ -580,5 +613,119 @@ fn net_device_name_templates_find_the_moved_device() {
     );
     assert!(!text.contains("rusemv"), "a temporary name is left: {text}");
     assert_ne!(ifindex(&target, &a.unwrap()), taken);
+    env.assert_clean(&id);
+}
+
+/// The address (`A/P`) of eth0 in the container `id`.
+fn eth0_addr(env: &Env, ns: &Netns, id: &str) -> String {
+    let a = addr_inside(pid_of(env, ns, id), "eth0");
+    a.split_whitespace().nth(3).unwrap().to_string()
+}
+
+// Leases and the "bridge made by ruse" record are host-wide per network namespace, not per
+// state root: two --root values on one bridge get distinct addresses, and the bridge goes
+// with the last container of either.
+#[test]
+fn two_state_roots_share_one_bridge_its_leases_and_its_removal() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("roots");
+    let a = bridge_env(&["sleep", "60"], "rbr5", &[]);
+    let b = bridge_env(&["sleep", "60"], "rbr5", &[]);
+    assert_ne!(a.root, b.root);
+    let (ida, idb) = (unique_id("ra"), unique_id("rb"));
+    create(&a, &ns, &ida);
+    create(&b, &ns, &idb);
+    let mut got = vec![eth0_addr(&a, &ns, &ida), eth0_addr(&b, &ns, &idb)];
+    got.sort();
+    assert_eq!(got, ["10.231.0.2/24", "10.231.0.3/24"]);
+    assert_eq!(lease_files("rbr5").len(), 1);
+    assert!(ruse_in(&a, &ns, &["delete", "--force", &ida])
+        .status
+        .success());
+    a.assert_clean(&ida);
+    assert!(
+        links(&ns).contains("rbr5"),
+        "the bridge went while B uses it"
+    );
+    assert_eq!(lease_files("rbr5").len(), 1);
+    assert!(ruse_in(&b, &ns, &["delete", "--force", &idb])
+        .status
+        .success());
+    b.assert_clean(&idb);
+    assert!(!links(&ns).contains("rbr5"), "the bridge ruse made is left");
+    assert!(lease_files("rbr5").is_empty());
+}
+
+// An existing bridge: the addresses assigned on it are never leased, and it stays when the
+// last container goes (ruse did not make it).
+#[test]
+fn addresses_on_an_existing_bridge_are_skipped_and_the_bridge_kept() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("exbr");
+    let o = ns.sh(
+        "ip link add rbr6 type bridge && ip addr add 10.231.0.1/24 dev rbr6 \
+         && ip addr add 10.231.0.2/24 dev rbr6 && ip link set rbr6 up",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let env = bridge_env(&["sleep", "60"], "rbr6", &[]);
+    let id = unique_id("ex");
+    create(&env, &ns, &id);
+    assert_eq!(eth0_addr(&env, &ns, &id), "10.231.0.3/24");
+    assert!(ruse_in(&env, &ns, &["delete", "--force", &id])
+        .status
+        .success());
+    env.assert_clean(&id);
+    assert!(
+        links(&ns).contains("rbr6"),
+        "a bridge ruse did not make was removed"
+    );
+    assert!(lease_files("rbr6").is_empty());
+}
+
+// `ruse create` killed half-way (by its own createRuntime hook, after the network is built):
+// `delete --force` removes the veth, the lease, the nft table and the bridge ruse made.
+#[test]
+fn delete_force_after_a_killed_create_removes_the_network() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("kill");
+    let env = bridge_env(
+        &["true"],
+        "rbr8",
+        &[("ports", "8082:80"), ("masquerade", "true")],
+    );
+    env.edit(|c| {
+        c["hooks"] = serde_json::json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}
+        ]});
+    });
+    let id = unique_id("k");
+    let o = ruse_in(
+        &env,
+        &ns,
+        &["create", "--bundle", env.bundle().to_str().unwrap(), &id],
+    );
+    assert!(
+        !o.status.success(),
+        "create survived its kill: {}",
+        stderr(&o)
+    );
+    // It got as far as the network.
+    let l = links(&ns);
+    assert!(l.contains(" rv") && l.contains("rbr8"), "{l}");
+    assert_eq!(lease_files("rbr8").len(), 1);
+    assert!(ns.sh("nft list table ip ruse").status.success());
+    assert!(env.root.join(&id).is_dir());
+    let o = ruse_in(&env, &ns, &["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let l = links(&ns);
+    assert!(!l.contains(" rv") && !l.contains("rbr8"), "{l}");
+    assert!(lease_files("rbr8").is_empty());
+    assert!(!ns.sh("nft list table ip ruse").status.success());
     env.assert_clean(&id);
 }

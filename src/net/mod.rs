@@ -6,8 +6,8 @@
 //!
 //! - bridge mode (annotations, see `config.rs`): a veth pair whose container end is born in
 //!   the container's namespace, the host end on a bridge (created with the gateway address if
-//!   missing), an address leased under the state root (`ipam.rs`), a default route, and
-//!   optional published ports / masquerade (`nft.rs`);
+//!   missing), an address leased host-wide for the runtime's network namespace (`ipam.rs`), a
+//!   default route, and optional published ports / masquerade (`nft.rs`);
 //! - `linux.netDevices` (runtime-spec 1.3): host devices moved in (`devices.rs`).
 //!
 //! `teardown` undoes the bridge-mode part idempotently from the plan alone (host veth, lease,
@@ -122,6 +122,15 @@ pub struct Owner<'a> {
 }
 
 impl Owner<'_> {
+    /// The container's state dir, absolute: how its lease is known host-wide.
+    fn key(&self) -> String {
+        let dir = self.root.join(self.id);
+        std::path::absolute(&dir)
+            .unwrap_or(dir)
+            .to_string_lossy()
+            .into_owned()
+    }
+
     /// A short stable hash of the state dir, so two state roots never share names or rules.
     fn hash(&self) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -175,10 +184,10 @@ fn bridge_setup(
     host: &mut rtnl::Rtnl,
     ns: BorrowedFd,
 ) -> Result<()> {
-    let lock = ipam::lock(owner.root)?;
+    let lock = ipam::lock()?;
     let mut net = lock.load(&b.bridge)?;
-    let br = match host.link_index(&b.bridge)? {
-        Some(i) => i,
+    let (br, on_bridge) = match host.link_index(&b.bridge)? {
+        Some(i) => (i, bridge_addresses(host, i)?),
         None => {
             host.create_bridge(&b.bridge)?;
             net.made_bridge = true;
@@ -191,11 +200,11 @@ fn bridge_setup(
                     prefix: b.subnet.prefix,
                 },
             )?;
-            i
+            (i, Vec::new())
         }
     };
     host.set_up(br)?;
-    let addr = ipam::allocate(&mut net, b, owner.id)?;
+    let addr = ipam::allocate(&mut net, b, &owner.key(), &on_bridge)?;
     lock.save(&b.bridge, &net)?;
     let veth = rtnl::Veth {
         host: owner.host_veth(),
@@ -218,12 +227,24 @@ fn bridge_setup(
     Ok(())
 }
 
+/// The IPv4 addresses assigned on an existing bridge (never leased to a container).
+fn bridge_addresses(host: &mut rtnl::Rtnl, br: u32) -> Result<Vec<std::net::Ipv4Addr>> {
+    Ok(host
+        .addresses(br)?
+        .into_iter()
+        .filter_map(|a| match a.addr {
+            std::net::IpAddr::V4(v4) => Some(v4),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Undoes `setup`'s bridge part; safe to call for a network that was never (fully) built.
 pub fn teardown(plan: &Plan, owner: &Owner) -> Result<()> {
     let Some(b) = &plan.bridge else {
         return Ok(());
     };
-    let lock = ipam::lock(owner.root)?;
+    let lock = ipam::lock()?;
     let mut host = rtnl::Rtnl::new()?;
     if let Some(i) = host.link_index(&owner.host_veth())? {
         match host.delete_link(i) {
@@ -237,7 +258,7 @@ pub fn teardown(plan: &Plan, owner: &Owner) -> Result<()> {
         nft::remove(&owner.nft_tag())?;
     }
     let mut net = lock.load(&b.bridge)?;
-    ipam::release(&mut net, owner.id);
+    ipam::release(&mut net, &owner.key());
     if net.made_bridge && net.leases.is_empty() {
         if let Some(br) = host.link_index(&b.bridge)? {
             if host.ports_of(br)?.is_empty() {
