@@ -686,6 +686,62 @@ fn addresses_on_an_existing_bridge_are_skipped_and_the_bridge_kept() {
     assert!(lease_files("rbr6").is_empty());
 }
 
+// A host port is published once: a second container asking for it is refused by name,
+// before anything of it is built; the same number over the other protocol is another port.
+#[test]
+fn a_published_host_port_is_refused_for_a_second_container() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("dport");
+    let a = bridge_env(
+        &["sleep", "60"],
+        "rbr7",
+        &[("ports", "8081:80/tcp,5353:53/udp")],
+    );
+    let ida = unique_id("pa");
+    create(&a, &ns, &ida);
+    let b = bridge_env(&["sleep", "60"], "rbr7", &[("ports", "9090:90,8081:8080")]);
+    let idb = unique_id("pb");
+    let o = ruse_in(
+        &b,
+        &ns,
+        &["create", "--bundle", b.bundle().to_str().unwrap(), &idb],
+    );
+    common::assert_error(
+        "second publisher",
+        &o,
+        &[
+            "ruse.network.ports 8081:8080/tcp",
+            "host port 8081/tcp is already published",
+            &ida,
+        ],
+    );
+    b.assert_clean(&idb);
+    assert_eq!(
+        stdout(&ns.sh("ip -o link show master rbr7"))
+            .lines()
+            .count(),
+        1
+    );
+    let rules = stdout(&ns.sh("nft list table ip ruse"));
+    assert!(
+        !rules.contains("9090") && !rules.contains(":8080"),
+        "{rules}"
+    );
+    let c = bridge_env(&["sleep", "60"], "rbr7", &[("ports", "8081:80/udp")]);
+    let idc = unique_id("pc");
+    create(&c, &ns, &idc);
+    for (env, id) in [(&a, &ida), (&c, &idc)] {
+        assert!(ruse_in(env, &ns, &["delete", "--force", id])
+            .status
+            .success());
+        env.assert_clean(id);
+    }
+    assert!(!ns.sh("nft list table ip ruse").status.success());
+    assert!(lease_files("rbr7").is_empty());
+}
+
 // `ruse create` killed half-way (by its own createRuntime hook, after the network is built):
 // `delete --force` removes the veth, the lease, the nft table and the bridge ruse made.
 #[test]

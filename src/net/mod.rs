@@ -185,6 +185,10 @@ fn bridge_setup(
     ns: BorrowedFd,
 ) -> Result<()> {
     let lock = ipam::lock()?;
+    if !b.ports.is_empty() {
+        // Under the lock, so two creates cannot both find a port free.
+        nft::check_ports_free(&b.ports)?;
+    }
     let mut net = lock.load(&b.bridge)?;
     let (br, on_bridge) = match host.link_index(&b.bridge)? {
         Some(i) => (i, bridge_addresses(host, i)?),
