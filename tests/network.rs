@@ -93,15 +93,17 @@ fn links(ns: &Netns) -> String {
     stdout(&ns.sh("ip -d -o link show"))
 }
 
-/// The host-wide lease files of `bridge` (one per network namespace that has one; bridge
-/// names are unique per test).
-fn lease_files(bridge: &str) -> Vec<std::path::PathBuf> {
+/// The host-wide lease files of `bridge` that hold a lease of a container of `env` (bridge
+/// names are unique per test; files that failed runs of it left in other namespaces' dirs
+/// name other state roots).
+fn lease_files(bridge: &str, env: &Env) -> Vec<std::path::PathBuf> {
     let Ok(rd) = std::fs::read_dir("/run/ruse-net") else {
         return Vec::new();
     };
+    let root = env.root.to_string_lossy().into_owned();
     rd.flatten()
         .map(|e| e.path().join(format!("{bridge}.json")))
-        .filter(|p| p.exists())
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&root)))
         .collect()
 }
 
@@ -169,7 +171,7 @@ fn two_containers_ping_each_other_and_the_gateway_then_leave_nothing() {
     let l = links(&ns);
     assert!(!l.contains(" rv"), "a host veth is left: {l}");
     assert!(!l.contains("rbr0"), "the bridge ruse made is left: {l}");
-    assert!(lease_files("rbr0").is_empty(), "lease file left");
+    assert!(lease_files("rbr0", &a).is_empty(), "lease file left");
 }
 
 #[test]
@@ -273,7 +275,7 @@ fn twenty_parallel_creates_get_distinct_addresses() {
             .success());
     }
     assert!(!links(&ns).contains("rbr2"));
-    assert!(lease_files("rbr2").is_empty());
+    assert!(lease_files("rbr2", &env).is_empty());
 }
 
 #[test]
@@ -290,7 +292,7 @@ fn failed_create_leaves_no_interface_or_lease() {
     assert!(stderr(&o).contains("/no/such/program"), "{}", stderr(&o));
     let l = links(&ns);
     assert!(!l.contains(" rv") && !l.contains("rbr3"), "{l}");
-    assert!(lease_files("rbr3").is_empty());
+    assert!(lease_files("rbr3", &env).is_empty());
     env.assert_clean(&id);
     // A bad setting fails before anything exists, naming the annotation.
     let bad = bridge_env(&["true"], "rbr3", &[("address", "10.231.9.9/24")]);
@@ -640,7 +642,13 @@ fn two_state_roots_share_one_bridge_its_leases_and_its_removal() {
     let mut got = vec![eth0_addr(&a, &ns, &ida), eth0_addr(&b, &ns, &idb)];
     got.sort();
     assert_eq!(got, ["10.231.0.2/24", "10.231.0.3/24"]);
-    assert_eq!(lease_files("rbr5").len(), 1);
+    let shared = lease_files("rbr5", &a);
+    assert_eq!(shared.len(), 1);
+    assert_eq!(
+        lease_files("rbr5", &b),
+        shared,
+        "one lease file for both roots"
+    );
     assert!(ruse_in(&a, &ns, &["delete", "--force", &ida])
         .status
         .success());
@@ -649,13 +657,14 @@ fn two_state_roots_share_one_bridge_its_leases_and_its_removal() {
         links(&ns).contains("rbr5"),
         "the bridge went while B uses it"
     );
-    assert_eq!(lease_files("rbr5").len(), 1);
+    assert!(lease_files("rbr5", &a).is_empty());
+    assert_eq!(lease_files("rbr5", &b), shared);
     assert!(ruse_in(&b, &ns, &["delete", "--force", &idb])
         .status
         .success());
     b.assert_clean(&idb);
     assert!(!links(&ns).contains("rbr5"), "the bridge ruse made is left");
-    assert!(lease_files("rbr5").is_empty());
+    assert!(!shared[0].exists(), "lease file left");
 }
 
 // An existing bridge: the addresses assigned on it are never leased, and it stays when the
@@ -683,7 +692,7 @@ fn addresses_on_an_existing_bridge_are_skipped_and_the_bridge_kept() {
         links(&ns).contains("rbr6"),
         "a bridge ruse did not make was removed"
     );
-    assert!(lease_files("rbr6").is_empty());
+    assert!(lease_files("rbr6", &env).is_empty());
 }
 
 // A host port is published once: a second container asking for it is refused by name,
@@ -739,7 +748,7 @@ fn a_published_host_port_is_refused_for_a_second_container() {
         env.assert_clean(id);
     }
     assert!(!ns.sh("nft list table ip ruse").status.success());
-    assert!(lease_files("rbr7").is_empty());
+    assert!(lease_files("rbr7", &a).is_empty() && lease_files("rbr7", &c).is_empty());
 }
 
 // `ruse create` killed half-way (by its own createRuntime hook, after the network is built):
@@ -771,17 +780,18 @@ fn delete_force_after_a_killed_create_removes_the_network() {
         "create survived its kill: {}",
         stderr(&o)
     );
-    // It got as far as the network.
+    // It got as far as the network. (The veth goes by itself once init, killed with its
+    // parent, takes its network namespace along; the rest stays for delete.)
     let l = links(&ns);
-    assert!(l.contains(" rv") && l.contains("rbr8"), "{l}");
-    assert_eq!(lease_files("rbr8").len(), 1);
+    assert!(l.contains("rbr8"), "{l}");
+    assert_eq!(lease_files("rbr8", &env).len(), 1);
     assert!(ns.sh("nft list table ip ruse").status.success());
     assert!(env.root.join(&id).is_dir());
     let o = ruse_in(&env, &ns, &["delete", "--force", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     let l = links(&ns);
     assert!(!l.contains(" rv") && !l.contains("rbr8"), "{l}");
-    assert!(lease_files("rbr8").is_empty());
+    assert!(lease_files("rbr8", &env).is_empty());
     assert!(!ns.sh("nft list table ip ruse").status.success());
     env.assert_clean(&id);
 }
