@@ -226,10 +226,10 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         socket::send(launched.chan.0.as_fd(), b"m", &[]).context("signal id maps written")?;
     }
     launched.setup_cgroup(&req)?;
-    let net = crate::net::plan(spec, &crate::net::netns_of(spec))?;
+    let mut net = crate::net::plan(spec, &crate::net::netns_of(spec))?;
     if !net.is_empty() {
-        // Recorded before anything is built, for `delete --force` after a crash.
-        crate::net::record(&net, req.state_dir)?;
+        // Recorded before anything is built, for `delete`, also after a crash.
+        crate::net::record(&mut net, req.state_dir)?;
         let root = crate::net::root_of(req.state_dir);
         launched.network = Some((net, root, req.id.to_string()));
     }

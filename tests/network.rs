@@ -795,3 +795,34 @@ fn delete_force_after_a_killed_create_removes_the_network() {
     assert!(!ns.sh("nft list table ip ruse").status.success());
     env.assert_clean(&id);
 }
+
+// `delete` from another network namespace than `create` ran in: the lease (host-wide) is
+// released, with a warning naming what it cannot reach; nothing of the same name in its own
+// namespace is touched.
+#[test]
+fn delete_from_another_network_namespace_releases_the_lease() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let ns = Netns::new("other");
+    let elsewhere = Netns::new("else");
+    let env = bridge_env(&["sleep", "60"], "rbr9", &[]);
+    let id = unique_id("o");
+    create(&env, &ns, &id);
+    assert_eq!(lease_files("rbr9", &env).len(), 1);
+    // A bridge of the same name where delete runs: not ruse's there.
+    assert!(elsewhere
+        .sh("ip link add rbr9 type bridge")
+        .status
+        .success());
+    let o = ruse_in(&env, &elsewhere, &["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("another network namespace"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(lease_files("rbr9", &env).is_empty());
+    assert!(links(&elsewhere).contains("rbr9"));
+    env.assert_clean(&id);
+}

@@ -37,8 +37,13 @@ pub struct Locked {
     _lock: File,
 }
 
-/// Takes the host-wide lock for the network namespace the caller is in.
+/// Takes the host-wide lock, for the network namespace the caller is in.
 pub fn lock() -> Result<Locked> {
+    lock_in(&netns_name()?)
+}
+
+/// Takes the host-wide lock, for the network namespace `netns_name` named.
+pub fn lock_in(netns: &str) -> Result<Locked> {
     let base = crate::container::runtime_dir("ruse-net");
     std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
     let path = base.join("lock");
@@ -50,14 +55,14 @@ pub fn lock() -> Result<Locked> {
         .with_context(|| format!("open {}", path.display()))?;
     crate::sys::fs::flock(f.as_fd(), true).with_context(|| format!("lock {}", path.display()))?;
     Ok(Locked {
-        dir: base.join(netns_name()?),
+        dir: base.join(netns),
         _lock: f,
     })
 }
 
 /// The runtime's network namespace as a directory name: its cookie, or (kernels before 5.14)
 /// its nsfs inode number.
-fn netns_name() -> Result<String> {
+pub fn netns_name() -> Result<String> {
     match crate::sys::socket::netns_cookie() {
         Ok(c) => Ok(format!("cookie-{c}")),
         Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {

@@ -35,6 +35,10 @@ pub struct Plan {
     pub bridge: Option<config::Bridge>,
     /// `linux.netDevices`: (host name, name inside).
     pub devices: Vec<(String, String)>,
+    /// The runtime's network namespace when the bridge side was built (ipam.rs names it),
+    /// which holds the lease; filled in by `record`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<String>,
 }
 
 impl Plan {
@@ -75,7 +79,11 @@ pub fn plan(spec: &Spec, netns: &NetNs) -> Result<Plan> {
     let ann = spec.annotations().clone().unwrap_or_default();
     let bridge = config::parse(&ann)?;
     let devices = devices::plan(spec)?;
-    let p = Plan { bridge, devices };
+    let p = Plan {
+        bridge,
+        devices,
+        netns: None,
+    };
     if p.bridge.is_some() && *netns != NetNs::New {
         let joined = match netns {
             NetNs::Joined(path) => format!(" (the one at {} is joined)", path.display()),
@@ -248,7 +256,17 @@ pub fn teardown(plan: &Plan, owner: &Owner) -> Result<()> {
     let Some(b) = &plan.bridge else {
         return Ok(());
     };
-    let lock = ipam::lock()?;
+    let here = ipam::netns_name()?;
+    let there = plan.netns.clone().unwrap_or_else(|| here.clone());
+    let lock = ipam::lock_in(&there)?;
+    if there != here {
+        // The veth went with the container's namespace; the bridge and rules are out of
+        // reach (and a bridge of that name here is not the one ruse made there).
+        let mut net = lock.load(&b.bridge)?;
+        ipam::release(&mut net, &owner.key());
+        lock.save(&b.bridge, &net)?;
+        bail!("delete runs in another network namespace than create did: only the lease of {} was released; its bridge {} and nft rules are left there", owner.id, b.bridge);
+    }
     let mut host = rtnl::Rtnl::new()?;
     if let Some(i) = host.link_index(&owner.host_veth())? {
         match host.delete_link(i) {
@@ -285,11 +303,13 @@ fn in_netns<T>(ns: BorrowedFd, f: impl FnOnce() -> Result<T>) -> Result<T> {
     res
 }
 
-/// Saves the plan in the state dir before anything is built, when there is one.
-pub fn record(plan: &Plan, state_dir: &Path) -> Result<()> {
+/// Saves the plan in the state dir before anything is built, when there is one, with the
+/// runtime's network namespace (where its lease will be).
+pub fn record(plan: &mut Plan, state_dir: &Path) -> Result<()> {
     if plan.bridge.is_none() {
         return Ok(());
     }
+    plan.netns = Some(ipam::netns_name()?);
     std::fs::write(state_dir.join(RECORD), serde_json::to_vec(plan)?).context("record network plan")
 }
 
