@@ -825,4 +825,10 @@ fn delete_from_another_network_namespace_releases_the_lease() {
     assert!(lease_files("rbr9", &env).is_empty());
     assert!(links(&elsewhere).contains("rbr9"));
     env.assert_clean(&id);
+    // What remains is the record that ruse made rbr9 in `ns`, which goes with `ns` here:
+    // not ruse's to forget (bridge names are unique per test).
+    for e in std::fs::read_dir("/run/ruse-net").unwrap().flatten() {
+        let _ = std::fs::remove_file(e.path().join("rbr9.json"));
+        let _ = std::fs::remove_dir(e.path());
+    }
 }
