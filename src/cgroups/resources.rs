@@ -295,7 +295,16 @@ fn unified(cg: &Cgroup, r: &LinuxResources) -> Result<Vec<(PathBuf, Step)>> {
             };
             bail!("linux.resources.{field}: the {ctrl} controller {why}");
         }
-        out.push((dir.path.clone(), Step::Write(w(k.as_str(), v, field))));
+        // runc's WriteFileByLine: the kernel parses one entry per write (io.max, rdma.max,
+        // hugetlb…), so a value of several lines is written line by line.
+        let lines: Vec<&str> = v.split('\n').filter(|l| !l.is_empty()).collect();
+        if lines.len() > 1 {
+            for l in lines {
+                out.push((dir.path.clone(), Step::Write(w(k.as_str(), l, &field))));
+            }
+        } else {
+            out.push((dir.path.clone(), Step::Write(w(k.as_str(), v, field))));
+        }
     }
     Ok(out)
 }
@@ -386,4 +395,47 @@ fn einval(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.raw_os_error() == Some(libc::EINVAL))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2_cgroup() -> Cgroup {
+        Cgroup {
+            dirs: vec![Dir {
+                path: "/sys/fs/cgroup/c1".into(),
+                mount: "/sys/fs/cgroup".into(),
+                v2: true,
+                controllers: vec!["io".into(), "memory".into()],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unified_values_of_several_lines_are_written_line_by_line() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"unified": {"io.max": "1:0 rbps=1000\n1:0 wiops=5\n", "memory.high": "4096"}}"#,
+        )
+        .unwrap();
+        let writes: Vec<(String, String)> = unified(&v2_cgroup(), &r)
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| match s {
+                Step::Write(x) => (x.file, x.value),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let pairs = [
+            ("io.max", "1:0 rbps=1000"),
+            ("io.max", "1:0 wiops=5"),
+            ("memory.high", "4096"),
+        ];
+        let want: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(writes, want);
+    }
 }
