@@ -210,7 +210,7 @@ impl Group {
 }
 
 /// Which parts of `linux.resources` to apply: all at create, the touched ones at update
-/// (where devices are left as they are, as runc does).
+/// (plus, on v2, the saved device rules, which runc re-applies at every update).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Create,
@@ -235,12 +235,17 @@ pub fn dir_for<'a>(cg: &'a Cgroup, v1: &str, v2: &str) -> Option<&'a Dir> {
 pub fn plan(cg: &Cgroup, r: &LinuxResources, scope: Scope) -> Result<Vec<(PathBuf, Step)>> {
     let mut out = Vec::new();
     for g in Group::ALL {
-        let no_devices = scope == Scope::Update || cg.rootless;
-        if !g.present(r) || (g == Group::Devices && no_devices) {
+        if !g.present(r) || (g == Group::Devices && cg.rootless) {
             continue;
         }
         let (field, v1, v2) = g.names();
-        let Some(dir) = dir_for(cg, v1, v2) else {
+        let dir = dir_for(cg, v1, v2);
+        // At update runc's Set re-applies the saved device rules; on v2 the program is swapped
+        // atomically, while v1 would briefly deny everything ("a" first), so v1 is left alone.
+        if g == Group::Devices && scope == Scope::Update && !dir.is_some_and(|d| d.v2) {
+            continue;
+        }
+        let Some(dir) = dir else {
             if g == Group::Devices && r.devices().as_deref().unwrap_or_default().is_empty() {
                 // No devices controller and no rules: nothing is asked of it.
                 continue;

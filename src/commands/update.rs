@@ -1,7 +1,8 @@
 //! `ruse update`: change a live container's resources with runc's flags, or `-r FILE|-`
 //! (LinuxResources JSON, which overrides the flags). The request is merged into the saved
 //! config; the groups it touches are applied from the merged values (so v2's swap, which
-//! depends on the memory limit, comes out right); devices are left alone, as runc does.
+//! depends on the memory limit, comes out right). Device rules cannot be changed, as in runc;
+//! on cgroup v2 the saved ones are re-attached (one program replaces the other), as runc does.
 
 use super::Globals;
 use crate::cgroups::resources::{self, Scope};
@@ -56,12 +57,16 @@ pub fn update(g: &Globals, a: &UpdateArgs) -> Result<()> {
     let mut merged_v = json!({"linux": {"resources": merged}});
     crate::cgroups::drop_pids_without_limit(&mut merged_v);
     let merged = merged_v["linux"]["resources"].take();
-    let touched: Map<String, Value> = delta
+    let mut touched: Map<String, Value> = delta
         .as_object()
         .into_iter()
         .flatten()
         .filter_map(|(k, _)| merged.get(k).map(|v| (k.clone(), v.clone())))
         .collect();
+    // The saved rules, which the plan re-attaches on v2 (as runc's Set does).
+    if let Some(d) = merged.get("devices").filter(|d| !d.is_null()) {
+        touched.insert("devices".into(), d.clone());
+    }
     let apply: LinuxResources = parse(Value::Object(touched))?;
     resources::apply(&resources::plan(&f.cgroup, &apply, Scope::Update)?)?;
     crate::intelrdt::update(
