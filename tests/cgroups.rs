@@ -416,6 +416,53 @@ fn rdma_limits_reach_the_kernel() {
 }
 
 #[test]
+fn intel_rdt_is_refused_without_resctrl() {
+    if !common::root_or_skip() {
+        return;
+    }
+    if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+        // A host with RDT: ruse's unit tests cover the group against a fake resctrl tree.
+        return;
+    }
+    let env = Env::new(&["sleep", "60"]);
+    env.edit(|c| c["linux"]["intelRdt"] = json!({"l3CacheSchema": "L3:0=f"}));
+    let id = unique_id("rdt");
+    let b = env.bundle();
+    let out = env.ruse(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains(
+            "not supported: linux.intelRdt (no resctrl filesystem is mounted at /sys/fs/resctrl)"
+        ),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    env.assert_clean(&id);
+    // Without a group, update's schema flags are refused and nothing is saved.
+    env.edit(|c| {
+        c["linux"].as_object_mut().unwrap().remove("intelRdt");
+    });
+    let p = start(&env, &id);
+    for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
+        let out = env.ruse(&["update", flag, "L3:0=f", &id]);
+        assert_eq!(out.status.code(), Some(1));
+        let e = stderr(&out);
+        assert!(
+            e.contains("not supported: --l3-cache-schema/--mem-bw-schema"),
+            "{e}"
+        );
+    }
+    assert!(env.state(&id)["pid"] == p);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(env.root.join(&id).join("state.json")).unwrap())
+            .unwrap();
+    assert!(saved["config"]["linux"].get("intelRdt").is_none());
+    assert_eq!(events_stats(&env, &id)["data"]["intel_rdt"], json!({}));
+    delete(&env, &id);
+}
+
+#[test]
 fn hugetlb_limits_where_the_controller_exists() {
     if !common::root_or_skip() {
         return;

@@ -69,18 +69,30 @@ pub fn update(g: &Globals, a: &UpdateArgs) -> Result<()> {
     }
     let apply: LinuxResources = parse(Value::Object(touched))?;
     resources::apply(&resources::plan(&f.cgroup, &apply, Scope::Update)?)?;
-    crate::intelrdt::update(
-        f.cgroup.rdt.as_ref(),
-        a.l3_cache_schema.as_deref().filter(|s| !s.is_empty()),
-        a.mem_bw_schema.as_deref().filter(|s| !s.is_empty()),
-    )?;
+    let l3 = a.l3_cache_schema.as_deref().filter(|s| !s.is_empty());
+    let mb = a.mem_bw_schema.as_deref().filter(|s| !s.is_empty());
+    crate::intelrdt::update(f.cgroup.rdt.as_ref(), l3, mb)?;
     let mut cfg = serde_json::to_value(&f.config)?;
     if !cfg["linux"].is_object() {
         cfg["linux"] = json!({});
     }
     cfg["linux"]["resources"] = merged;
+    save_rdt(&mut cfg, l3, mb);
     f.config = serde_json::from_value(cfg).context("merge the update into the saved config")?;
     c.save(f)
+}
+
+/// The schemata `update` wrote, into the saved config's `linux.intelRdt` (as runc saves
+/// them), so `state`, later updates and a restore see the group as it now is.
+fn save_rdt(cfg: &mut Value, l3: Option<&str>, mb: Option<&str>) {
+    for (key, v) in [("l3CacheSchema", l3), ("memBwSchema", mb)] {
+        if let Some(v) = v {
+            if !cfg["linux"]["intelRdt"].is_object() {
+                cfg["linux"]["intelRdt"] = json!({});
+            }
+            cfg["linux"]["intelRdt"][key] = json!(v);
+        }
+    }
 }
 
 fn parse(v: Value) -> Result<LinuxResources> {
@@ -287,6 +299,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--cpu-share"));
+    }
+
+    #[test]
+    fn rdt_schemata_are_saved() {
+        let mut cfg = json!({"linux": {"intelRdt": {"closID": "gold", "l3CacheSchema": "L3:0=f"}}});
+        save_rdt(&mut cfg, None, Some("MB:0=50"));
+        assert_eq!(
+            cfg["linux"]["intelRdt"],
+            json!({"closID": "gold", "l3CacheSchema": "L3:0=f", "memBwSchema": "MB:0=50"})
+        );
+        save_rdt(&mut cfg, Some("L3:0=3"), None);
+        assert_eq!(cfg["linux"]["intelRdt"]["l3CacheSchema"], "L3:0=3");
+        let mut none = json!({"linux": {}});
+        save_rdt(&mut none, None, None);
+        assert_eq!(none, json!({"linux": {}}));
+        // The merged value still parses as the spec's type.
+        let r: oci_spec::runtime::LinuxIntelRdt =
+            serde_json::from_value(cfg["linux"]["intelRdt"].clone()).unwrap();
+        assert_eq!(r.mem_bw_schema().as_deref(), Some("MB:0=50"));
     }
 
     #[test]
