@@ -4,9 +4,11 @@
 #
 #   scripts/bench.sh [path/to/ruse]      (default target/release/ruse; BENCH_RUNS=30)
 #
-# Scenarios: "create+start+delete" (create, start, delete --force) and "run" (foreground run,
-# which removes the container when it exits). Every runtime gets its own private --root; a
-# fixed id per runtime is cleaned with `delete --force` before each timed run (--prepare).
+# Scenarios: "create+start+delete" (create, start, delete --force), "run" (foreground run,
+# which removes the container when it exits) and "exec" (foreground exec of /bin/true into a
+# running container of the same bundle running sleep). Every runtime gets its own private
+# --root; a fixed id per runtime is cleaned with `delete --force` before each timed run
+# (--prepare).
 # A runtime that is missing is skipped with a note; one that fails a scenario once, untimed,
 # is reported with its error and left out of that scenario, and the script then exits 1.
 #
@@ -37,7 +39,7 @@ declare -a names=() paths=()
 cleanup() {
     local i
     for i in "${!names[@]}"; do
-        for id in csd run probe-csd probe-run; do
+        for id in csd run probe-csd probe-run ex; do
             "${paths[$i]}" --root "$work/root-${names[$i]}" delete --force "$id-${names[$i]}" >/dev/null 2>&1 || true
         done
     done
@@ -56,6 +58,11 @@ d["root"] = {"path": os.path.join(src, "rootfs"), "readonly": True}
 d["process"]["args"] = ["/bin/true"]
 d["process"]["terminal"] = False
 with open(os.path.join(dst, "config.json"), "w") as f:
+    json.dump(d, f)
+# The exec scenario's container: the same, running sleep.
+os.makedirs(dst + "/../sleeper")
+d["process"]["args"] = ["sleep", "100000"]
+with open(os.path.join(dst, "../sleeper/config.json"), "w") as f:
     json.dump(d, f)
 PY
 
@@ -82,6 +89,7 @@ cmd() {
     case $1 in
     csd) echo "$r --root $root create --bundle $B $4 && $r --root $root start $4 && $r --root $root delete --force $4" ;;
     run) echo "$r --root $root run --bundle $B $4" ;;
+    exec) echo "$r --root $root exec $4 /bin/true" ;;
     esac
 }
 # scenario <key> <title>: runs each runtime once untimed, then times those that worked.
@@ -93,6 +101,11 @@ scenario() {
     for i in "${!names[@]}"; do
         n=${names[$i]} r=${paths[$i]} root=$work/root-$n
         id=probe-$key-$n
+        if [ "$key" = exec ]; then
+            # One running container per runtime (`sleep`), exec'd into again and again.
+            id=ex-$n
+            "$r" --root "$root" run -d --bundle "$work/sleeper" "$id" </dev/null >/dev/null 2>&1 || true
+        fi
         rc=0
         out=$(bash -c "$(cmd "$key" "$r" "$root" "$id")" 2>&1 </dev/null) || rc=$?
         if [ "$rc" != 0 ]; then
@@ -100,6 +113,10 @@ scenario() {
             printf '%s\n' "${out:-(no output)}" | tail -n 5 | sed 's/^/    /'
             failed+=("$n ($key)")
             "$r" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+            continue
+        fi
+        if [ "$key" = exec ]; then
+            args+=(-n "$n" "$(cmd "$key" "$r" "$root" "$id")")
             continue
         fi
         "$r" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
@@ -132,6 +149,7 @@ PY
 
 scenario csd "create + start + delete"
 scenario run "run (foreground; the runtime removes the container on exit)"
+scenario exec "exec into a running container (foreground)"
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo

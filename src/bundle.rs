@@ -143,6 +143,11 @@ fn validate_process(spec: &Spec) -> Result<()> {
         .process()
         .as_ref()
         .ok_or_else(|| anyhow!("process: missing"))?;
+    check_process(p)
+}
+
+/// The checks of one `process` (the container's, or one `exec` starts).
+pub fn check_process(p: &oci_spec::runtime::Process) -> Result<()> {
     let args = p.args().as_deref().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         bail!("process.args: must not be empty");

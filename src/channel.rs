@@ -44,6 +44,28 @@
 //! ```
 //! `start` reads the accepted connection: EOF (the CLOEXEC end closed by a successful execve)
 //! means started; a message is the error of the last steps.
+//!
+//! `ruse exec` drives the same init (a new process, exec'd from the sealed binary) with a
+//! shorter script:
+//!
+//! ```text
+//!  parent: ruse exec (host namespaces)          exec init: clone → exec sealed "ruse init <fd>"
+//!  ───────────────────────────────────────      ───────────────────────────────────────────────
+//!  pidfd of the container's init, checked
+//!  clone (no new namespaces) ─────────────────▶ pdeathsig(KILL)
+//!  move the child into the container's cgroup
+//!  Exec{spec, pidfd, join flags, …} ──────────▶ setns(pidfd, every namespace init does not
+//!                                               share with the runtime), user ns included:
+//!                                               the kernel orders and checks them as one
+//!                          ◀─────────────────── Forked(pid) (only with a pid namespace to
+//!  reap the first child, adopt pid                enter, which applies to children)
+//!  Adopted ───────────────────────────────────▶ (the forked process goes on)
+//!                                               pty from the container's devpts → console
+//!                                               socket; cwd, limits, user, caps, seccomp
+//!                          ◀─────────────────── Seccomp + listener fd (only with NOTIFY rules)
+//!  SeccompDone ───────────────────────────────▶ execve(process.args)
+//!  EOF (the CLOEXEC channel closed by execve) = running; Error{msg} = it failed.
+//! ```
 
 use crate::namespaces::NsPlan;
 use crate::sys::socket;
@@ -72,9 +94,25 @@ pub struct Config {
     pub idmapped: Vec<usize>,
 }
 
+/// What `ruse exec` sends: the process to start in a running container.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ExecConfig {
+    /// The container's config with `process` replaced by the one to execute.
+    pub spec: Spec,
+    /// A pidfd of the container's init (an inherited fd number).
+    pub pidfd: i32,
+    /// CLONE_NEW* flags of the namespaces of init that are not the runtime's own.
+    pub join: i32,
+    pub console_fd: Option<i32>,
+    pub preserve_fds: u32,
+    /// linux.seccomp, compiled by the runtime.
+    pub seccomp: Option<crate::seccomp::Compiled>,
+}
+
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToInit {
     Config(Box<Config>),
+    Exec(Box<ExecConfig>),
     /// The parent wrote the id maps of the user namespace init made (see `FromInit::UserNs`).
     MapsWritten,
     /// The runtime took the forked init as its container process (see `FromInit::Forked`).

@@ -90,6 +90,8 @@ pub enum Command {
     },
     /// Create and start a container
     Run(RunArgs),
+    /// Execute a new process inside a container: `exec [options] <id> [command args…]`
+    Exec(Box<ExecArgs>),
     /// List containers
     List {
         #[arg(short = 'f', long, value_enum, default_value = "table")]
@@ -202,6 +204,66 @@ pub struct UpdateArgs {
     pub mem_bw_schema: Option<String>,
 }
 
+/// runc's `exec` flags. With `-p FILE` the process comes from that file and the flags that
+/// describe a process (`--cwd`, `--env`, `--user`, …) are ignored, as in runc.
+#[derive(Args, Debug, Default)]
+pub struct ExecArgs {
+    /// Path to a process.json (an OCI process); the command line then takes no command
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Set an environment variable (KEY=value; repeatable; overrides the config's)
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids (repeatable, or comma-separated)
+    #[arg(short = 'g', long = "additional-gids", value_delimiter = ',')]
+    pub additional_gids: Vec<String>,
+    /// Add a capability to the bounding, effective and permitted sets
+    #[arg(short = 'c', long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// AF_UNIX socket that receives the pty master (with --tty)
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// AF_UNIX socket that receives a pidfd of the new process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Detach from the process: exit once it runs
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the process's host pid here
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Pass N more fds (3 … 3+N-1) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Run the process in (existing) sub-cgroups: [<controller>[,<controller>…]:]<path>
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// The container id, then the command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -229,6 +291,9 @@ const BOOL_FLAGS: &[&str] = &[
     "version",
     "help",
     "stats",
+    "no-new-privs",
+    "tty",
+    "ignore-paused",
 ];
 
 /// Every long flag name, so a single-dash spelling (`-bundle`) can be recognised.
@@ -278,14 +343,38 @@ const LONG_FLAGS: &[&str] = &[
     "mem-bw-schema",
     "interval",
     "stats",
+    "process",
+    "cwd",
+    "env",
+    "user",
+    "additional-gids",
+    "cap",
+    "no-new-privs",
+    "apparmor",
+    "process-label",
+    "tty",
+    "cgroup",
+    "ignore-paused",
 ];
 
-/// Rewrites Go-style arguments into the form clap parses. Stops at `--`.
+/// Short flags of `exec` that take a value (for telling a flag's value from the container id).
+const EXEC_SHORT_VALUED: &[&str] = &["-p", "-e", "-u", "-g", "-c"];
+
+/// Rewrites Go-style arguments into the form clap parses. Stops at `--`, and, as Go's flag
+/// package does, at the first positional argument of `exec` (the container id): what follows
+/// is the command to run, passed on untouched (`exec c1 ls -la`, `exec c1 tool -root x`).
 pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = false;
-    for a in args {
-        if rest || a == "--" {
+    let mut verb: Option<String> = None;
+    let mut value_next = false;
+    for (i, a) in args.into_iter().enumerate() {
+        if i == 0 || rest || value_next {
+            value_next = false;
+            out.push(a);
+            continue;
+        }
+        if a == "--" {
             rest = true;
             out.push(a);
             continue;
@@ -311,10 +400,27 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
                         _ => out.push(format!("--{name}={v}")),
                     },
                     Some(v) => out.push(format!("--{name}={v}")),
-                    None => out.push(format!("--{name}")),
+                    None => {
+                        value_next = LONG_FLAGS.contains(&name.as_str())
+                            && !BOOL_FLAGS.contains(&name.as_str());
+                        out.push(format!("--{name}"));
+                    }
                 }
             }
-            None => out.push(a),
+            None if a.starts_with('-') && a.len() > 1 => {
+                value_next =
+                    verb.as_deref() == Some("exec") && EXEC_SHORT_VALUED.contains(&a.as_str());
+                out.push(a);
+            }
+            None => {
+                if verb.is_none() {
+                    verb = Some(a.clone());
+                } else if verb.as_deref() == Some("exec") {
+                    out.push("--".into());
+                    rest = true;
+                }
+                out.push(a);
+            }
         }
     }
     out
@@ -342,6 +448,30 @@ mod tests {
             n(&["ruse", "run", "-no-subreaper", "-b", "x"]),
             ["ruse", "run", "--no-subreaper", "-b", "x"]
         );
+    }
+
+    #[test]
+    fn exec_command_is_left_alone() {
+        assert_eq!(
+            n(&["ruse", "--root", "/r", "exec", "-t", "-e", "A=-b", "c1", "ls", "-la", "-root"]),
+            [
+                "ruse", "--root", "/r", "exec", "-t", "-e", "A=-b", "--", "c1", "ls", "-la",
+                "-root"
+            ]
+        );
+        assert_eq!(
+            n(&["ruse", "exec", "-cwd", "/", "-user=1:2", "c1", "sh"]),
+            ["ruse", "exec", "--cwd", "/", "--user=1:2", "--", "c1", "sh"]
+        );
+        let cli = Cli::try_parse_from(n(&["ruse", "exec", "-d", "--tty=false", "c1", "ls", "-t"]))
+            .unwrap();
+        match cli.command {
+            Some(Command::Exec(e)) => {
+                assert!(e.detach && !e.tty);
+                assert_eq!(e.args, ["c1", "ls", "-t"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -26,6 +26,13 @@ impl fmt::Display for RuseError {
                 write!(f, "container not running")
             }
             RuseError::WrongStatus("resume", _) => write!(f, "container not paused"),
+            RuseError::WrongStatus("exec", "paused") => write!(
+                f,
+                "cannot exec in a paused container (use --ignore-paused to override)"
+            ),
+            RuseError::WrongStatus("exec", status) => {
+                write!(f, "cannot exec in a {status} container")
+            }
             RuseError::WrongStatus(op, status) => {
                 write!(f, "cannot {op} a container that is {status}")
             }

@@ -275,16 +275,26 @@ fn write_maps(spec: &oci_spec::runtime::Spec, pid: i32) -> Result<()> {
 /// state is the one runc 1.1 sends at this point: status "creating", init's host pid.
 fn send_seccomp_listener(req: &Request, pid: i32, fd: OwnedFd) -> Result<()> {
     let spec = &req.bundle.spec;
-    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let path = sc
-        .and_then(|s| s.listener_path().clone())
-        .context("linux.seccomp.listenerPath: missing")?;
-    let metadata = sc.and_then(|s| s.listener_metadata().clone());
     let ann = spec.annotations().clone().unwrap_or_default();
     let mut state = crate::state::creating_state(req.id, pid, &req.bundle.dir, &ann);
     if ann.is_empty() {
         state.as_object_mut().map(|o| o.remove("annotations"));
     }
+    send_listener(spec, state, pid, fd)
+}
+
+/// Sends a seccomp listener fd (of process `pid`) and `state` to linux.seccomp.listenerPath.
+pub fn send_listener(
+    spec: &oci_spec::runtime::Spec,
+    state: serde_json::Value,
+    pid: i32,
+    fd: OwnedFd,
+) -> Result<()> {
+    let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let path = sc
+        .and_then(|s| s.listener_path().clone())
+        .context("linux.seccomp.listenerPath: missing")?;
+    let metadata = sc.and_then(|s| s.listener_metadata().clone());
     let mut msg = serde_json::json!({
         "ociVersion": crate::state::OCI_VERSION,
         "fds": ["seccompFd"],
@@ -457,4 +467,19 @@ fn ns_debug(spec: &oci_spec::runtime::Spec) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// Starts a process of ruse's init from the sealed binary `exe`, in the runtime's own
+/// namespaces (`ruse exec`): `pass[0]` is its end of the channel, the rest fds it inherits.
+pub fn spawn_init(exe: &OwnedFd, pass: &[RawFd]) -> Result<i32> {
+    let argv: Vec<CString> = vec![
+        c"ruse".into(),
+        c"init".into(),
+        CString::new(pass[0].to_string())?,
+    ];
+    let pid = sp::clone_fork(0).context("fork the exec process")?;
+    if pid == 0 {
+        child_exec(exe, pass, &argv, false);
+    }
+    Ok(pid)
 }

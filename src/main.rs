@@ -41,7 +41,9 @@ fn main() {
                 None => String::new(),
             };
             log::error(&format!("{prefix}{e:#}"));
-            std::process::exit(1);
+            // runc's exec exits 255 on its own errors, so callers can tell them from the
+            // process's exit status.
+            std::process::exit(if verb == "exec" { 255 } else { 1 });
         }
     }
 }
@@ -50,6 +52,7 @@ fn describe(c: &Option<Command>) -> (&'static str, Option<String>) {
     match c {
         Some(Command::Create(a)) => ("create", Some(a.id.clone())),
         Some(Command::Run(a)) => ("run", Some(a.create.id.clone())),
+        Some(Command::Exec(a)) => ("exec", a.args.first().cloned()),
         Some(Command::Start { id }) => ("start", Some(id.clone())),
         Some(Command::State { id }) => ("state", Some(id.clone())),
         Some(Command::Kill { id, .. }) => ("kill", Some(id.clone())),
@@ -95,6 +98,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Delete { id, force } => commands::delete::delete(&g, &id, force).map(|_| 0),
         Command::Run(a) => commands::run::run(&g, &a),
+        Command::Exec(a) => commands::exec::exec(&g, &a),
         Command::Pause { id } => commands::pause::pause(&g, &id).map(|_| 0),
         Command::Resume { id } => commands::pause::resume(&g, &id).map(|_| 0),
         Command::Update(a) => commands::update::update(&g, &a).map(|_| 0),

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::bpf::device_programs;
 use common::cgroup::{dir_of, pure_v2, v2_mount, CgDir};
 use common::{stderr, stdout, unique_id, Env, RUSE};
 use serde_json::{json, Value};
@@ -139,7 +140,14 @@ fn v2_bpf_device_filter_denies_with_eperm() {
             {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "r"}
         ]});
     });
-    let (c, _pid, _d) = create(&env, "v2dev");
+    let (c, _pid, d) = create(&env, "v2dev");
+    assert_eq!(device_programs(&d.path), 1);
+    // update re-attaches the saved rules (as runc's Set does): replaced, not stacked.
+    let empty = env.dir.join("empty.json");
+    std::fs::write(&empty, "{}").unwrap();
+    let upd = v2ruse(&env, &["update", "-r", empty.to_str().unwrap(), &c.id]);
+    assert!(upd.status.success(), "{}", stderr(&upd));
+    assert_eq!(device_programs(&d.path), 1);
     assert!(v2ruse(&env, &["start", &c.id]).status.success());
     let out_file = env.dir.join("v2out.txt");
     wait_for("the probes", || {
@@ -156,6 +164,30 @@ fn v2_bpf_device_filter_denies_with_eperm() {
     let id = c.id.clone();
     drop(c);
     env.assert_clean(&id);
+}
+
+#[test]
+fn v2_reused_cgroup_keeps_one_device_program() {
+    if !usable() {
+        return;
+    }
+    // An existing cgroup (absolute cgroupsPath) outlives the container that used it, and so
+    // does its device program: the next container must replace it, not add a second.
+    let name = unique_id("v2reuse");
+    let host = v2_mount().unwrap().join(&name);
+    std::fs::create_dir(&host).unwrap();
+    let _rm = common::RmDirOnDrop(host.clone());
+    let env = Env::new(&["sleep", "30"]);
+    env.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{name}")));
+    for round in 0..3 {
+        let (c, _pid, d) = create(&env, "v2reuse");
+        assert_eq!(d.path, host, "round {round}");
+        assert_eq!(device_programs(&host), 1, "round {round}");
+        let id = c.id.clone();
+        drop(c);
+        env.assert_clean(&id);
+        assert!(host.exists(), "a cgroup ruse did not make is kept");
+    }
 }
 
 #[test]

@@ -156,14 +156,42 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     a.finish()
 }
 
-/// Loads `prog` and attaches it to the cgroup v2 directory `dir`.
+/// Loads `prog` and attaches it to the cgroup v2 directory `dir` in place of the device
+/// programs already there, as runc does: a cgroup that is reused (an existing `cgroupsPath`)
+/// or updated keeps exactly one. A single old program is swapped atomically (BPF_F_REPLACE);
+/// several, or a kernel without BPF_F_REPLACE (< 5.6), get the new one attached before the
+/// old ones are detached, so the container is never left without a filter.
 pub fn attach(dir: &Path, prog: &[Insn]) -> Result<()> {
+    use crate::sys::bpf;
     let raw: Vec<u64> = prog.iter().map(Insn::raw).collect();
     let cg = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
-    let fd = crate::sys::bpf::load_device_program(&raw, "ruse_devices")
-        .context("load the BPF device program")?;
-    crate::sys::bpf::attach_device_program(cg.as_fd(), fd.as_fd())
-        .with_context(|| format!("attach the BPF device program to {}", dir.display()))
+    let ids = bpf::device_program_ids(cg.as_fd())
+        .with_context(|| format!("list the BPF device programs of {}", dir.display()))?;
+    let mut old = Vec::new();
+    for id in ids {
+        match bpf::device_program_by_id(id) {
+            Ok(fd) => old.push(fd),
+            // runc skips programs an LSM hides from it: device programs only add denials.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(e).with_context(|| format!("open BPF program {id}")),
+        }
+    }
+    let fd =
+        bpf::load_device_program(&raw, "ruse_devices").context("load the BPF device program")?;
+    let attach_err = || format!("attach the BPF device program to {}", dir.display());
+    if let [one] = old.as_slice() {
+        match bpf::attach_device_program(cg.as_fd(), fd.as_fd(), Some(one.as_fd())) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e).with_context(attach_err),
+        }
+    }
+    bpf::attach_device_program(cg.as_fd(), fd.as_fd(), None).with_context(attach_err)?;
+    for o in &old {
+        bpf::detach_device_program(cg.as_fd(), o.as_fd())
+            .with_context(|| format!("detach an old BPF device program from {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

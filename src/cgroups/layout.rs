@@ -212,19 +212,27 @@ pub fn resolve(
     } else {
         h.own.clone()
     };
+    let clean = crate::rootfs::plan::clean_dest;
     let rel = match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
-        Some(p) if p.is_absolute() => p.to_path_buf(),
-        Some(p) => base.join(p),
+        Some(p) if p.is_absolute() => clean(p),
+        // runc's CleanPath: a relative path is cleaned as if rooted before it is joined, so
+        // `..` cannot climb out of the runtime's own cgroup.
+        Some(p) => match clean(p) {
+            c if c.as_os_str().is_empty() => bail!(
+                "linux.cgroupsPath {:?}: resolves to the runtime's own cgroup",
+                p
+            ),
+            c => base.join(c),
+        },
         None => base.join(id),
     };
-    let clean = crate::rootfs::plan::clean_dest(&rel);
-    if clean.as_os_str().is_empty() {
+    if rel.as_os_str().is_empty() {
         bail!(
             "linux.cgroupsPath {:?}: resolves to a hierarchy root",
             cgroups_path.unwrap_or(Path::new(""))
         );
     }
-    Ok(h.mount.join(clean))
+    Ok(h.mount.join(rel))
 }
 
 #[cfg(test)]
@@ -357,5 +365,46 @@ mod tests {
             PathBuf::from("/sys/fs/cgroup/memory/etc")
         );
         assert!(r(Some("/")).is_err());
+    }
+
+    #[test]
+    fn relative_paths_cannot_climb_out() {
+        let own = |own: &str| Hierarchy {
+            mount: "/sys/fs/cgroup".into(),
+            v2: true,
+            controllers: vec![],
+            own: own.into(),
+        };
+        let h = own("user.slice/session-1.scope");
+        let r = |mode, p: &str| resolve(&h, mode, Some(Path::new(p)), "c1");
+        // runc: filepath.Clean("/" + path), then joined under the own cgroup (its parent on v2).
+        for (p, want) in [
+            ("../../x", "user.slice/x"),
+            ("a/../../b", "user.slice/b"),
+            ("../a/./b/..", "user.slice/a"),
+            ("x/y", "user.slice/x/y"),
+        ] {
+            assert_eq!(
+                r(Mode::V2, p).unwrap(),
+                PathBuf::from("/sys/fs/cgroup").join(want),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            r(Mode::Hybrid, "../../x").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/user.slice/session-1.scope/x")
+        );
+        for p in ["..", ".", "a/.."] {
+            let e = r(Mode::V2, p).unwrap_err().to_string();
+            assert!(e.contains("the runtime's own cgroup"), "{p}: {e}");
+        }
+        // From the hierarchy root, a relative path still stays below it.
+        let root = own("");
+        let e = resolve(&root, Mode::V1, Some(Path::new("../..")), "c1").unwrap_err();
+        assert!(e.to_string().contains("linux.cgroupsPath"), "{e}");
+        assert_eq!(
+            resolve(&root, Mode::V1, Some(Path::new("../x")), "c1").unwrap(),
+            PathBuf::from("/sys/fs/cgroup/x")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! OOM notifications for `events` (runtime process, host namespaces): v1 registers an
 //! eventfd on `memory.oom_control` through `cgroup.event_control`; v2 watches `memory.events`
-//! with inotify and counts the `oom` field.
+//! with inotify and counts `oom_kill`, as runc does: `oom` counts every time the limit made an
+//! allocation about to fail, also when no process was killed, which runc does not report.
 
 use super::{files, resources::dir_for, Cgroup};
 use anyhow::{Context, Result};
@@ -51,7 +52,7 @@ pub fn watch(cg: &Cgroup) -> Result<Option<Watch>> {
 
 fn oom_count(dir: &std::path::Path) -> u64 {
     files::read_keyed(dir, "memory.events")
-        .get("oom")
+        .get("oom_kill")
         .copied()
         .unwrap_or(0)
 }

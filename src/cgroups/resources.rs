@@ -210,7 +210,7 @@ impl Group {
 }
 
 /// Which parts of `linux.resources` to apply: all at create, the touched ones at update
-/// (where devices are left as they are, as runc does).
+/// (plus, on v2, the saved device rules, which runc re-applies at every update).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Create,
@@ -235,12 +235,17 @@ pub fn dir_for<'a>(cg: &'a Cgroup, v1: &str, v2: &str) -> Option<&'a Dir> {
 pub fn plan(cg: &Cgroup, r: &LinuxResources, scope: Scope) -> Result<Vec<(PathBuf, Step)>> {
     let mut out = Vec::new();
     for g in Group::ALL {
-        let no_devices = scope == Scope::Update || cg.rootless;
-        if !g.present(r) || (g == Group::Devices && no_devices) {
+        if !g.present(r) || (g == Group::Devices && cg.rootless) {
             continue;
         }
         let (field, v1, v2) = g.names();
-        let Some(dir) = dir_for(cg, v1, v2) else {
+        let dir = dir_for(cg, v1, v2);
+        // At update runc's Set re-applies the saved device rules; on v2 the program is swapped
+        // atomically, while v1 would briefly deny everything ("a" first), so v1 is left alone.
+        if g == Group::Devices && scope == Scope::Update && !dir.is_some_and(|d| d.v2) {
+            continue;
+        }
+        let Some(dir) = dir else {
             if g == Group::Devices && r.devices().as_deref().unwrap_or_default().is_empty() {
                 // No devices controller and no rules: nothing is asked of it.
                 continue;
@@ -295,7 +300,16 @@ fn unified(cg: &Cgroup, r: &LinuxResources) -> Result<Vec<(PathBuf, Step)>> {
             };
             bail!("linux.resources.{field}: the {ctrl} controller {why}");
         }
-        out.push((dir.path.clone(), Step::Write(w(k.as_str(), v, field))));
+        // runc's WriteFileByLine: the kernel parses one entry per write (io.max, rdma.max,
+        // hugetlb…), so a value of several lines is written line by line.
+        let lines: Vec<&str> = v.split('\n').filter(|l| !l.is_empty()).collect();
+        if lines.len() > 1 {
+            for l in lines {
+                out.push((dir.path.clone(), Step::Write(w(k.as_str(), l, &field))));
+            }
+        } else {
+            out.push((dir.path.clone(), Step::Write(w(k.as_str(), v, field))));
+        }
     }
     Ok(out)
 }
@@ -386,4 +400,47 @@ fn einval(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.raw_os_error() == Some(libc::EINVAL))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2_cgroup() -> Cgroup {
+        Cgroup {
+            dirs: vec![Dir {
+                path: "/sys/fs/cgroup/c1".into(),
+                mount: "/sys/fs/cgroup".into(),
+                v2: true,
+                controllers: vec!["io".into(), "memory".into()],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn unified_values_of_several_lines_are_written_line_by_line() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"unified": {"io.max": "1:0 rbps=1000\n1:0 wiops=5\n", "memory.high": "4096"}}"#,
+        )
+        .unwrap();
+        let writes: Vec<(String, String)> = unified(&v2_cgroup(), &r)
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| match s {
+                Step::Write(x) => (x.file, x.value),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let pairs = [
+            ("io.max", "1:0 rbps=1000"),
+            ("io.max", "1:0 wiops=5"),
+            ("memory.high", "4096"),
+        ];
+        let want: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(writes, want);
+    }
 }

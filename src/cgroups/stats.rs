@@ -51,6 +51,9 @@ pub fn read(cg: &Cgroup) -> Stats {
     if let Some(d) = dir_for(cg, "hugetlb", "hugetlb") {
         hugetlb(&d.path, d.v2, &mut s.hugetlb);
     }
+    if let Some(g) = &cg.rdt {
+        s.intel_rdt = crate::intelrdt::stats(g);
+    }
     // Pressure stall information lives in the v2 tree (hybrid hosts have it too).
     if let Some(v2) = v2 {
         s.cpu.psi = psi(v2, "cpu.pressure");

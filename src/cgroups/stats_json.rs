@@ -22,8 +22,66 @@ pub struct Stats {
     pub network_interfaces: Option<Vec<()>>,
 }
 
-#[derive(Serialize, Default, Debug)]
-pub struct IntelRdt {}
+fn empty(s: &str) -> bool {
+    s.is_empty()
+}
+
+/// runc's `types.IntelRdt`: every field `omitempty`, so a container without an RDT group
+/// reports `{}`.
+#[derive(Serialize, Default, Debug, PartialEq)]
+pub struct IntelRdt {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l3_cache_info: Option<L3CacheInfo>,
+    #[serde(skip_serializing_if = "empty")]
+    pub l3_cache_schema_root: String,
+    #[serde(skip_serializing_if = "empty")]
+    pub l3_cache_schema: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_bw_info: Option<MemBwInfo>,
+    #[serde(skip_serializing_if = "empty")]
+    pub mem_bw_schema_root: String,
+    #[serde(skip_serializing_if = "empty")]
+    pub mem_bw_schema: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mbm_stats: Option<Vec<MbmNumaNode>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmt_stats: Option<Vec<CmtNumaNode>>,
+}
+
+#[derive(Serialize, Default, Debug, PartialEq)]
+pub struct L3CacheInfo {
+    #[serde(skip_serializing_if = "empty")]
+    pub cbm_mask: String,
+    #[serde(skip_serializing_if = "zero")]
+    pub min_cbm_bits: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub num_closids: u64,
+}
+
+#[derive(Serialize, Default, Debug, PartialEq)]
+pub struct MemBwInfo {
+    #[serde(skip_serializing_if = "zero")]
+    pub bandwidth_gran: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub delay_linear: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub min_bandwidth: u64,
+    #[serde(skip_serializing_if = "zero")]
+    pub num_closids: u64,
+}
+
+/// Memory bandwidth monitoring of one cache domain (no omitempty in runc).
+#[derive(Serialize, Default, Debug, PartialEq)]
+pub struct MbmNumaNode {
+    pub mbm_total_bytes: u64,
+    pub mbm_local_bytes: u64,
+}
+
+/// Cache occupancy monitoring of one cache domain.
+#[derive(Serialize, Default, Debug, PartialEq)]
+pub struct CmtNumaNode {
+    pub llc_occupancy: u64,
+}
 
 #[derive(Serialize, Default, Debug, Clone, Copy, PartialEq)]
 pub struct PsiData {

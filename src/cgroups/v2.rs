@@ -41,9 +41,26 @@ pub fn throttles(b: &LinuxBlockIo) -> [(&'static str, &[LinuxThrottleDevice], &'
     ]
 }
 
-/// v1 shares [2, 262144] → v2 weight [1, 10000], runc's and crun's linear formula.
+/// v1 shares [2, 262144] → v2 weight [1, 10000], as runc ≥ 1.3.2 (opencontainers/cgroups'
+/// ConvertCPUSharesToCgroupV2Value) and crun ≥ 1.23 do: 10^((l² + 125·l)/612 − 7/34) rounded
+/// up, with l = log2(shares), a curve through both minimums, both maximums and both defaults
+/// (1024 → 100). The old linear formula sent the v1 default to weight 39.
 pub fn shares_to_weight(shares: u64) -> u64 {
-    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+    match shares {
+        0..=2 => 1,
+        262_144.. => 10_000,
+        s => {
+            let l = (s as f64).log2();
+            let w = 10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0);
+            // 1024 is the one value whose exact result is an integer (100): keep float noise
+            // from rounding it up to 101.
+            if (w - w.round()).abs() < 1e-9 {
+                w.round() as u64
+            } else {
+                w.ceil() as u64
+            }
+        }
+    }
 }
 
 /// v1 blkio weight [10, 1000] → v2 io.weight [1, 10000] (runc's formula).
@@ -291,9 +308,28 @@ mod tests {
 
     #[test]
     fn conversions_match_runc() {
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
-        assert_eq!(shares_to_weight(262_144), 10_000);
+        // opencontainers/cgroups' own cases, and a few more of the curve.
+        for (shares, weight) in [
+            (2, 1),
+            (3, 2),
+            (1024, 100),
+            (256, 35),
+            (512, 59),
+            (2000, 170),
+            (4096, 303),
+            (100_000, 4340),
+            (262_143, 10_000),
+            (262_144, 10_000),
+            (300_000, 10_000),
+        ] {
+            assert_eq!(shares_to_weight(shares), weight, "{shares}");
+        }
+        let mut last = 0;
+        for s in 2..=262_144 {
+            let w = shares_to_weight(s);
+            assert!((1..=10_000).contains(&w) && w >= last, "{s} -> {w}");
+            last = w;
+        }
         assert_eq!(blkio_to_io_weight(10), 1);
         assert_eq!(blkio_to_io_weight(500), 4950);
         assert_eq!(blkio_to_io_weight(1000), 10_000);
@@ -340,7 +376,7 @@ mod tests {
             serde_json::from_str(r#"{"shares":1024,"quota":50000,"period":100000,"burst":10}"#)
                 .unwrap();
         let s = V2.cpu(&c).unwrap();
-        assert!(has(&s, "cpu.weight", "39"));
+        assert!(has(&s, "cpu.weight", "100"));
         assert!(has(&s, "cpu.max", "50000 100000"));
         assert!(has(&s, "cpu.max.burst", "10"));
         let unl: LinuxCpu = serde_json::from_str(r#"{"quota":-1}"#).unwrap();

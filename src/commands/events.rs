@@ -32,7 +32,7 @@ pub fn events(g: &Globals, id: &str, interval: &str, once: bool) -> Result<()> {
     if f.status(&c.dir) == Status::Stopped {
         return Err(RuseError::WrongStatus("events", "stopped").into());
     }
-    if f.cgroup.dirs.is_empty() {
+    if f.cgroup.dirs.is_empty() && f.cgroup.rdt.is_none() {
         bail!("container has no cgroup to report on (a rootless container gets one only where a cgroup is delegated)");
     }
     drop(c);

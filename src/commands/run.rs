@@ -11,7 +11,7 @@ use crate::sys::{process as sp, socket};
 use anyhow::{Context, Result};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-const FORWARDED: &[i32] = &[
+pub(crate) const FORWARDED: &[i32] = &[
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -81,7 +81,7 @@ fn start_or_delete(g: &Globals, c: Container) -> Result<()> {
     Ok(())
 }
 
-fn supervise(pid: i32, sigfd: BorrowedFd, master: Option<&OwnedFd>) -> Result<i32> {
+pub(crate) fn supervise(pid: i32, sigfd: BorrowedFd, master: Option<&OwnedFd>) -> Result<i32> {
     let stdin_tty = sp::isatty(0);
     let saved = match master {
         Some(m) if stdin_tty => {

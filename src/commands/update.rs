@@ -1,7 +1,8 @@
 //! `ruse update`: change a live container's resources with runc's flags, or `-r FILE|-`
 //! (LinuxResources JSON, which overrides the flags). The request is merged into the saved
 //! config; the groups it touches are applied from the merged values (so v2's swap, which
-//! depends on the memory limit, comes out right); devices are left alone, as runc does.
+//! depends on the memory limit, comes out right). Device rules cannot be changed, as in runc;
+//! on cgroup v2 the saved ones are re-attached (one program replaces the other), as runc does.
 
 use super::Globals;
 use crate::cgroups::resources::{self, Scope};
@@ -56,26 +57,42 @@ pub fn update(g: &Globals, a: &UpdateArgs) -> Result<()> {
     let mut merged_v = json!({"linux": {"resources": merged}});
     crate::cgroups::drop_pids_without_limit(&mut merged_v);
     let merged = merged_v["linux"]["resources"].take();
-    let touched: Map<String, Value> = delta
+    let mut touched: Map<String, Value> = delta
         .as_object()
         .into_iter()
         .flatten()
         .filter_map(|(k, _)| merged.get(k).map(|v| (k.clone(), v.clone())))
         .collect();
+    // The saved rules, which the plan re-attaches on v2 (as runc's Set does).
+    if let Some(d) = merged.get("devices").filter(|d| !d.is_null()) {
+        touched.insert("devices".into(), d.clone());
+    }
     let apply: LinuxResources = parse(Value::Object(touched))?;
     resources::apply(&resources::plan(&f.cgroup, &apply, Scope::Update)?)?;
-    crate::intelrdt::update(
-        f.cgroup.rdt.as_ref(),
-        a.l3_cache_schema.as_deref().filter(|s| !s.is_empty()),
-        a.mem_bw_schema.as_deref().filter(|s| !s.is_empty()),
-    )?;
+    let l3 = a.l3_cache_schema.as_deref().filter(|s| !s.is_empty());
+    let mb = a.mem_bw_schema.as_deref().filter(|s| !s.is_empty());
+    crate::intelrdt::update(f.cgroup.rdt.as_ref(), l3, mb)?;
     let mut cfg = serde_json::to_value(&f.config)?;
     if !cfg["linux"].is_object() {
         cfg["linux"] = json!({});
     }
     cfg["linux"]["resources"] = merged;
+    save_rdt(&mut cfg, l3, mb);
     f.config = serde_json::from_value(cfg).context("merge the update into the saved config")?;
     c.save(f)
+}
+
+/// The schemata `update` wrote, into the saved config's `linux.intelRdt` (as runc saves
+/// them), so `state`, later updates and a restore see the group as it now is.
+fn save_rdt(cfg: &mut Value, l3: Option<&str>, mb: Option<&str>) {
+    for (key, v) in [("l3CacheSchema", l3), ("memBwSchema", mb)] {
+        if let Some(v) = v {
+            if !cfg["linux"]["intelRdt"].is_object() {
+                cfg["linux"]["intelRdt"] = json!({});
+            }
+            cfg["linux"]["intelRdt"][key] = json!(v);
+        }
+    }
 }
 
 fn parse(v: Value) -> Result<LinuxResources> {
@@ -282,6 +299,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--cpu-share"));
+    }
+
+    #[test]
+    fn rdt_schemata_are_saved() {
+        let mut cfg = json!({"linux": {"intelRdt": {"closID": "gold", "l3CacheSchema": "L3:0=f"}}});
+        save_rdt(&mut cfg, None, Some("MB:0=50"));
+        assert_eq!(
+            cfg["linux"]["intelRdt"],
+            json!({"closID": "gold", "l3CacheSchema": "L3:0=f", "memBwSchema": "MB:0=50"})
+        );
+        save_rdt(&mut cfg, Some("L3:0=3"), None);
+        assert_eq!(cfg["linux"]["intelRdt"]["l3CacheSchema"], "L3:0=3");
+        let mut none = json!({"linux": {}});
+        save_rdt(&mut none, None, None);
+        assert_eq!(none, json!({"linux": {}}));
+        // The merged value still parses as the spec's type.
+        let r: oci_spec::runtime::LinuxIntelRdt =
+            serde_json::from_value(cfg["linux"]["intelRdt"].clone()).unwrap();
+        assert_eq!(r.mem_bw_schema().as_deref(), Some("MB:0=50"));
     }
 
     #[test]

@@ -101,7 +101,7 @@ fn ns_identity(fd: BorrowedFd) -> Result<(u64, u64)> {
 /// the new process the runtime's child, as init was; this one reports its pid and leaves, and
 /// the new one waits until the runtime has adopted it (so no message of it can overtake the
 /// report).
-fn fork_into_pid_namespace(chan: &Channel) -> Result<()> {
+pub(super) fn fork_into_pid_namespace(chan: &Channel) -> Result<()> {
     let pid =
         sp::clone_fork(libc::CLONE_PARENT as u64).context("fork into the new pid namespace")?;
     if pid != 0 {

@@ -2,6 +2,7 @@
 //! inside the new namespaces. One straight script of steps (see the diagram in channel.rs),
 //! ending in `execve` of the user's program after `start` connects to exec.sock.
 
+mod exec;
 mod join;
 mod process;
 
@@ -41,6 +42,7 @@ fn expect(chan: &Channel, what: &str) -> Result<ToInit> {
 fn run(chan: &Channel) -> Result<Never> {
     let cfg = match chan.recv::<ToInit>()? {
         Some(ToInit::Config(c)) => *c,
+        Some(ToInit::Exec(c)) => return exec::run(chan, *c),
         Some(other) => bail!("protocol error: expected config, got {other:?}"),
         None => bail!("runtime went away while init waited for its config"),
     };

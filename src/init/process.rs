@@ -25,6 +25,8 @@ pub struct Process<'a> {
     personality: Option<u64>,
     /// setgroups(2) is disabled in our user namespace (/proc/self/setgroups is "deny").
     setgroups_denied: bool,
+    /// Make process.cwd when it is missing (create does, as runc; exec does not).
+    pub create_cwd: bool,
 }
 
 /// What is left to do at `start`: the execve itself.
@@ -58,6 +60,7 @@ impl<'a> Process<'a> {
             terminal: p.terminal().unwrap_or(false),
             personality,
             setgroups_denied,
+            create_cwd: true,
         })
     }
 
@@ -69,9 +72,12 @@ impl<'a> Process<'a> {
         seccomp: &mut dyn FnMut() -> Result<()>,
     ) -> Result<Exec> {
         let p = self.p;
-        let env: Vec<String> = p.env().clone().unwrap_or_default();
+        let mut env: Vec<String> = p.env().clone().unwrap_or_default();
         let cwd = p.cwd();
-        std::fs::create_dir_all(cwd).with_context(|| format!("process.cwd {}", cwd.display()))?;
+        if self.create_cwd {
+            std::fs::create_dir_all(cwd)
+                .with_context(|| format!("process.cwd {}", cwd.display()))?;
+        }
         std::env::set_current_dir(cwd).with_context(|| format!("process.cwd {}", cwd.display()))?;
         // A cwd reached through a leaked fd (/proc/self/fd/N) is outside the root: getcwd
         // reports it unreachable (CVE-2024-21626).
@@ -81,6 +87,10 @@ impl<'a> Process<'a> {
                 "process.cwd {}: resolves outside the container's root",
                 cwd.display()
             ),
+        }
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            // runc's rule: HOME from the container's /etc/passwd entry of the uid, else "/".
+            env.push(format!("HOME={}", home_of(p.user().uid())));
         }
         let args = p.args().clone().unwrap_or_default();
         let path = find_program(&args[0], &env)?;
@@ -213,6 +223,32 @@ impl Exec {
             crate::errors::go_os_text(&e)
         )
     }
+}
+
+/// The home directory of `uid` in the container's /etc/passwd (resolved inside the root, no
+/// magic links), or "/" as runc defaults.
+fn home_of(uid: u32) -> String {
+    let read = || -> Option<String> {
+        let root = std::fs::File::open("/").ok()?;
+        let fd = crate::rootfs::resolve::open_in_root(
+            root.as_fd(),
+            Path::new("etc/passwd"),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+        .ok()?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).ok()?;
+        passwd_home(&text, uid)
+    };
+    read().unwrap_or_else(|| "/".into())
+}
+
+/// The home field of the first passwd line whose uid is `uid`.
+fn passwd_home(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse() == Ok(uid) && !f[5].is_empty()).then(|| f[5].to_string())
+    })
 }
 
 /// Go's exec.LookPath over the container's PATH, with runc's error wording (engines map
@@ -404,6 +440,16 @@ mod tests {
         assert!(parse_cpus("3-1").is_err());
         assert!(parse_cpus("x").is_err());
         assert!(parse_cpus("").is_err());
+    }
+
+    #[test]
+    fn passwd_homes() {
+        let p =
+            "root:x:0:0:root:/root:/bin/sh\nbad line\nu:x:1000:1000::/home/u:/bin/sh\nv:x:7:7:::\n";
+        assert_eq!(passwd_home(p, 0).as_deref(), Some("/root"));
+        assert_eq!(passwd_home(p, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(passwd_home(p, 7), None);
+        assert_eq!(passwd_home(p, 5), None);
     }
 
     #[test]

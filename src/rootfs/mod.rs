@@ -15,7 +15,7 @@ use crate::sys::mount::{
 };
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::Spec;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 pub struct Options<'a> {
@@ -91,10 +91,12 @@ pub fn prepare(o: &Options, mut idmapped: Vec<(usize, OwnedFd)>) -> Result<Prepa
     Ok(Prepared { root, console })
 }
 
-/// A new pty from the container's devpts; its slave is bind-mounted on /dev/console.
-fn console(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+/// A new pty (master, slave) from the devpts at `root`/dev/pts, reached without following
+/// any symlink, the slave obtained from the master (never by path). For create, and for
+/// `exec --tty` inside the running container.
+pub fn open_pty(root: BorrowedFd) -> Result<(OwnedFd, OwnedFd)> {
     let master = resolve::open_nofollow(
-        root.as_fd(),
+        root,
         Path::new("dev/pts/ptmx"),
         libc::O_RDWR | libc::O_NOCTTY,
     )
@@ -104,6 +106,12 @@ fn console(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
         bail!("/dev/pts/ptmx in the container is not a pty multiplexer");
     }
     let slave = crate::sys::process::pty_peer(master.as_fd()).context("open pty peer")?;
+    Ok((master, slave))
+}
+
+/// A new pty from the container's devpts; its slave is bind-mounted on /dev/console.
+fn console(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+    let (master, slave) = open_pty(root.as_fd())?;
     let target = resolve::ensure(root.as_fd(), Path::new("dev/console"), true)?;
     let tree = open_tree(slave.as_fd(), Path::new(""), OPEN_TREE_CLONE)
         .context("clone pty for /dev/console")?;

@@ -21,6 +21,11 @@ pub fn open_path(root: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
     openat2(root, dot_if_empty(rel), libc::O_PATH, 0, IN_ROOT)
 }
 
+/// Opens `rel` with `flags`, following symlinks only inside root (never magic links).
+pub fn open_in_root(root: BorrowedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
+    openat2(root, dot_if_empty(rel), flags, 0, IN_ROOT)
+}
+
 /// Opens `rel` without following any symlink on the way (for /proc, /sys, /dev/null checks).
 pub fn open_nofollow(root: BorrowedFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
     openat2(

@@ -107,11 +107,6 @@ pub fn dir_of(pid: i32, v1: &str, v2: &str) -> Option<CgDir> {
     })
 }
 
-/// runc's and crun's shares → cpu.weight conversion, restated for the tests.
-pub fn weight_of_shares(s: u64) -> u64 {
-    1 + (s - 2) * 9999 / 262_142
-}
-
 /// The mount point of the hierarchy serving a controller (v1 binding it, else the v2 tree).
 pub fn mount_for(v1: &str, v2: &str) -> Option<PathBuf> {
     if !pure_v2() {

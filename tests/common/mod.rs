@@ -370,5 +370,15 @@ pub fn assert_error(what: &str, out: &Output, wants: &[&str]) {
         assert!(lines[0].contains(w), "{what}: {w:?} missing from: {err}");
     }
 }
+pub mod bpf;
 pub mod cgroup;
 pub mod user;
+
+/// Removes a directory the test made (a cgroup), also when the test fails.
+pub struct RmDirOnDrop(pub PathBuf);
+
+impl Drop for RmDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
