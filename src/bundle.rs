@@ -133,15 +133,8 @@ fn validate(spec: &Spec) -> Result<()> {
     }
     validate_linux(spec)?;
     crate::rootfs::idmap::plan(spec)?;
-    let new_netns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|n| {
-            n.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
-        });
-    crate::net::plan(spec, new_netns)?;
+    let net = crate::net::plan(spec, &crate::net::netns_of(spec))?;
+    crate::net::check_joined(spec, &net)?;
     Ok(())
 }
 
@@ -320,10 +313,22 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "linux.uidMappings/gidMappings are ignored: the user namespace is joined by path",
         );
     }
-    if userns && !user_path && (linux.uid_mappings().is_none() || linux.gid_mappings().is_none()) {
-        bail!(
-            "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"
-        );
+    if userns && !user_path {
+        if linux.uid_mappings().is_none() || linux.gid_mappings().is_none() {
+            bail!(
+                "linux.namespaces: a new user namespace needs linux.uidMappings and linux.gidMappings"
+            );
+        }
+        // An empty list would leave every id unmapped: the kernel then refuses even init's
+        // setgid(0) with a bare EINVAL.
+        for (field, maps) in [
+            ("linux.uidMappings", linux.uid_mappings()),
+            ("linux.gidMappings", linux.gid_mappings()),
+        ] {
+            if maps.as_ref().is_some_and(|m| m.is_empty()) {
+                bail!("{field}: empty; a new user namespace needs at least one range");
+            }
+        }
     }
     for key in linux
         .sysctl()
@@ -378,6 +383,24 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         if k != "monotonic" && k != "boottime" {
             bail!("linux.timeOffsets {k:?}: only monotonic and boottime can be offset");
         }
+    }
+    check_mount_namespace(linux.namespaces().as_deref().unwrap_or_default())
+}
+
+/// ruse builds the rootfs in the container's own mount namespace, new or joined by path (as
+/// runc and crun do, in the joined one). A new user namespace never owns a namespace joined
+/// by path, so it could mount nothing in a joined mount namespace.
+fn check_mount_namespace(list: &[oci_spec::runtime::LinuxNamespace]) -> Result<()> {
+    let find = |t| list.iter().find(|n| n.typ() == t);
+    let Some(mnt) = find(LinuxNamespaceType::Mount) else {
+        bail!("linux.namespaces: ruse needs a mount namespace (new or joined by path) to build the rootfs");
+    };
+    let new_user = find(LinuxNamespaceType::User).is_some_and(|u| u.path().is_none());
+    if let (Some(p), true) = (mnt.path(), new_user) {
+        bail!(
+            "linux.namespaces mount path {}: a mount namespace joined by path cannot be used with a new user namespace, which would not own it (join the user namespace that owns it)",
+            p.display()
+        );
     }
     Ok(())
 }
@@ -493,9 +516,20 @@ mod tests {
         assert!(e.contains("uidMappings"), "{e}");
         assert_eq!(
             err(&format!(
-                "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
+                "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"mount\"}}],\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\"}}}}}}"
             )),
             "ok"
+        );
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"pid\"}}]}}}}"
+        ));
+        assert!(e.contains("needs a mount namespace"), "{e}");
+        let e = err(&format!(
+            "{BASE},\"linux\":{{\"namespaces\":[{{\"type\":\"mount\",\"path\":\"/m\"}},{{\"type\":\"user\"}}],\"uidMappings\":[{{\"containerID\":0,\"hostID\":1,\"size\":1}}],\"gidMappings\":[{{\"containerID\":0,\"hostID\":1,\"size\":1}}]}}}}"
+        ));
+        assert!(
+            e.contains("mount path /m") && e.contains("new user namespace"),
+            "{e}"
         );
         let e = err(&format!(
             "{BASE},\"linux\":{{\"seccomp\":{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{{\"names\":[\"getpid\"],\"action\":\"SCMP_ACT_BOGUS\"}}]}}}}}}"

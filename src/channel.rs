@@ -3,19 +3,26 @@
 //! ```text
 //!  parent: ruse create (host namespaces)        init: clone → exec sealed memfd "ruse init <fd>"
 //!  ───────────────────────────────────────      ───────────────────────────────────────────────
-//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); with a new user ns, wait:
+//!  clone(CLONE_NEW*) ─────────────────────────▶ pdeathsig(KILL); with a new user ns in the
+//!                                               clone (namespaces.rs, first shape), wait:
 //!  write uid_map/gid_map (directly, or through
 //!    newuidmap/newgidmap: userns.rs)
-//!  "m" (one raw byte, new user ns only) ──────▶ setres[ug]id(0)
+//!  "m" (one raw byte, that case only) ────────▶ setres[ug]id(0)
 //!                                               execveat(memfd)
-//!  make idmapped mount trees (rootfs/idmap.rs)
-//!  Config{spec, rootfs, ns plan, fds}
-//!    + idmapped trees (SCM_RIGHTS) ───────────▶ join/unshare namespaces (user ns joined by
-//!                                               path + new pid ns: fork with CLONE_PARENT)
+//!  cgroup
+//!  Config{spec, rootfs, ns plan, fds} ────────▶ join namespaces by path (init/join.rs)
+//!                          ◀─────────────────── UserNs (only when init makes the user ns
+//!                                               itself, after the joins: unshare(NEWUSER))
+//!  write uid_map/gid_map
+//!  MapsWritten ───────────────────────────────▶ unshare the other new namespaces (a new pid
+//!                                               ns: fork with CLONE_PARENT)
 //!                          ◀─────────────────── Forked(pid) (only then; the sender exits)
 //!  reap the old init, adopt pid
 //!  Adopted ───────────────────────────────────▶ (the forked init, pid 1, goes on)
-//!                                               hostname, lo up, mounts, devices, console
+//!                          ◀─────────────────── Namespaces (init is in all of its namespaces)
+//!  build the network in /proc/<pid>/ns/net,
+//!  make idmapped mount trees (rootfs/idmap.rs)
+//!  Mounts + idmapped trees (SCM_RIGHTS) ──────▶ hostname, lo up, mounts, devices, console
 //!                          ◀─────────────────── CreateRuntime
 //!  run prestart + createRuntime hooks
 //!  HooksDone ─────────────────────────────────▶ createContainer hooks, masks, ro paths,
@@ -82,7 +89,7 @@ pub struct Config {
     pub preserve_fds: u32,
     /// linux.seccomp, compiled by create.
     pub seccomp: Option<crate::seccomp::Compiled>,
-    /// The `mounts[]` indexes of the idmapped trees attached to this message, in fd order.
+    /// The `mounts[]` indexes of the idmapped trees attached to `ToInit::Mounts`, in fd order.
     #[serde(default)]
     pub idmapped: Vec<usize>,
 }
@@ -106,8 +113,12 @@ pub struct ExecConfig {
 pub enum ToInit {
     Config(Box<Config>),
     Exec(Box<ExecConfig>),
+    /// The parent wrote the id maps of the user namespace init made (see `FromInit::UserNs`).
+    MapsWritten,
     /// The runtime took the forked init as its container process (see `FromInit::Forked`).
     Adopted,
+    /// The network is built; the idmapped mount trees ride along as SCM_RIGHTS.
+    Mounts,
     HooksDone,
     /// The seccomp listener fd reached linux.seccomp.listenerPath.
     SeccompDone,
@@ -116,9 +127,13 @@ pub enum ToInit {
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum FromInit {
+    /// Init unshared a user namespace; the parent writes its maps, then sends `MapsWritten`.
+    UserNs,
     /// Init unshared a pid namespace and forked into it; this is the new process's pid (the
     /// sender exits, the new process waits for `Adopted`).
     Forked(i32),
+    /// Init is in all of its namespaces: the parent may build what lives in them.
+    Namespaces,
     CreateRuntime,
     /// The seccomp filter is installed; its listener fd rides along as SCM_RIGHTS.
     Seccomp,

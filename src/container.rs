@@ -43,11 +43,16 @@ pub fn validate_id(id: &str) -> Result<()> {
 /// /run/ruse. Rootless is runc's rule (podman relies on it): a non-root user, or root of a
 /// user namespace that is not the user "root" (podman's rootless mode).
 pub fn default_root() -> PathBuf {
+    runtime_dir("ruse")
+}
+
+/// `/run/<name>`, or `$XDG_RUNTIME_DIR/<name>` where the state root would be there too.
+pub fn runtime_dir(name: &str) -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty());
     if let Some(x) = xdg.filter(|_| honor_xdg()) {
-        return PathBuf::from(x).join("ruse");
+        return PathBuf::from(x).join(name);
     }
-    PathBuf::from("/run/ruse")
+    PathBuf::from("/run").join(name)
 }
 
 fn honor_xdg() -> bool {

@@ -76,6 +76,95 @@ impl Launched {
     }
 }
 
+/// What the parent's answers to init depend on, besides the request.
+struct Steps {
+    /// Init forks into a pid namespace it unshares (`FromInit::Forked` is expected).
+    forks: bool,
+    /// Init makes the user namespace itself (`FromInit::UserNs` is expected).
+    late_user: bool,
+    idmapped: Vec<crate::rootfs::idmap::Idmapped>,
+}
+
+impl Launched {
+    /// Puts init into its cgroup, recorded first so that `delete` finds it even if this
+    /// process is killed before state.json is saved.
+    fn setup_cgroup(&mut self, req: &Request) -> Result<()> {
+        let spec = &req.bundle.spec;
+        let linux = spec.linux().as_ref();
+        self.cgroup = crate::cgroups::plan(req.id, linux, req.rootless_cgroups)?;
+        std::fs::write(
+            req.state_dir.join(crate::cgroups::RECORD),
+            serde_json::to_vec(&self.cgroup)?,
+        )
+        .context("record cgroup")?;
+        crate::log::debug(&format!(
+            "namespaces {:?}, cgroup {:?}",
+            ns_debug(spec),
+            self.cgroup.dirs.iter().map(|d| &d.path).collect::<Vec<_>>()
+        ));
+        crate::cgroups::setup(&self.cgroup, linux, self.pid)
+    }
+
+    /// Answers init's requests (channel.rs) until it is Ready.
+    fn drive(&mut self, req: &Request, steps: &Steps) -> Result<()> {
+        let spec = &req.bundle.spec;
+        loop {
+            let (msg, fds) = match self.chan.recv_fds::<FromInit>()? {
+                Some((m, fds)) => (Some(m), fds),
+                None => (None, Vec::new()),
+            };
+            match msg {
+                Some(FromInit::UserNs) => {
+                    if !steps.late_user {
+                        bail!("protocol error: container init made a user namespace the plan did not leave to it");
+                    }
+                    write_maps(spec, self.pid)?;
+                    self.chan.send(&ToInit::MapsWritten)?;
+                }
+                Some(FromInit::Forked(new)) => {
+                    self.adopt(req, steps.forks, new)?;
+                    self.chan.send(&ToInit::Adopted)?;
+                }
+                Some(FromInit::Namespaces) => self.in_namespaces(req, steps)?,
+                Some(FromInit::CreateRuntime) => {
+                    runtime_hooks(req, self.pid)?;
+                    self.chan.send(&ToInit::HooksDone)?;
+                }
+                Some(FromInit::Seccomp) => {
+                    let fd = fds
+                        .into_iter()
+                        .next()
+                        .context("container init sent no seccomp listener fd")?;
+                    send_seccomp_listener(req, self.pid, fd)?;
+                    self.chan.send(&ToInit::SeccompDone)?;
+                }
+                Some(FromInit::Ready) => return Ok(()),
+                Some(FromInit::Error(msg)) => return Err(anyhow!(msg)),
+                Some(FromInit::Released) => {
+                    bail!("protocol error: container init released before its state was saved")
+                }
+                None => bail!(
+                    "container init exited during setup ({})",
+                    reap_status(self.pid)
+                ),
+            }
+        }
+    }
+
+    /// Init is in all of its namespaces: build its network there and the idmapped mount
+    /// trees for its user namespace, and hand the trees over.
+    fn in_namespaces(&mut self, req: &Request, steps: &Steps) -> Result<()> {
+        if let Some((plan, root, id)) = &self.network {
+            let owner = crate::net::Owner { root, id };
+            crate::net::setup(plan, &owner, self.pid)?;
+        }
+        let spec = &req.bundle.spec;
+        let trees = crate::rootfs::idmap::make(spec, &req.bundle.dir, self.pid, &steps.idmapped)?;
+        let fds: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
+        self.chan.send_fds(&ToInit::Mounts, &fds)
+    }
+}
+
 impl Drop for Launched {
     fn drop(&mut self) {
         if self.armed {
@@ -131,51 +220,24 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         poststop: poststop_on_failure(&req, pid),
     };
     drop((theirs, listener, exe));
-    if ns.new_user {
-        let l = spec.linux().as_ref().context("linux section")?;
-        crate::userns::write_maps(
-            &crate::userns::Caller::current(),
-            pid,
-            l.uid_mappings().as_deref().unwrap_or_default(),
-            l.gid_mappings().as_deref().unwrap_or_default(),
-        )?;
+    if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
+        write_maps(spec, pid)?;
         // The child waits for this before it execs init (see child_exec).
         socket::send(launched.chan.0.as_fd(), b"m", &[]).context("signal id maps written")?;
     }
-    let linux = spec.linux().as_ref();
-    launched.cgroup = crate::cgroups::plan(req.id, linux, req.rootless_cgroups)?;
-    // Recorded before anything exists, so `delete` finds the cgroup even if this process is
-    // killed before state.json is saved.
-    std::fs::write(
-        req.state_dir.join(crate::cgroups::RECORD),
-        serde_json::to_vec(&launched.cgroup)?,
-    )
-    .context("record cgroup")?;
-    crate::log::debug(&format!(
-        "namespaces {:?}, cgroup {:?}",
-        ns_debug(spec),
-        launched
-            .cgroup
-            .dirs
-            .iter()
-            .map(|d| &d.path)
-            .collect::<Vec<_>>()
-    ));
-    crate::cgroups::setup(&launched.cgroup, linux, pid)?;
-    let net = crate::net::plan(spec, ns.new_net)?;
+    launched.setup_cgroup(&req)?;
+    let mut net = crate::net::plan(spec, &crate::net::netns_of(spec))?;
     if !net.is_empty() {
+        // Recorded before anything is built, for `delete`, also after a crash.
+        crate::net::record(&mut net, req.state_dir)?;
         let root = crate::net::root_of(req.state_dir);
-        crate::net::record(&net, req.state_dir)?;
-        launched.network = Some((net.clone(), root.clone(), req.id.to_string()));
-        let owner = crate::net::Owner {
-            root: &root,
-            id: req.id,
-        };
-        crate::net::setup(&net, &owner, pid)?;
+        launched.network = Some((net, root, req.id.to_string()));
     }
-    let cfg_ns_forks = ns.forks();
-    let idmapped = crate::rootfs::idmap::plan(spec)?;
-    let trees = crate::rootfs::idmap::make(spec, &req.bundle.dir, pid, &idmapped)?;
+    let steps = Steps {
+        forks: ns.forks(),
+        late_user: ns.init_new_user,
+        idmapped: crate::rootfs::idmap::plan(spec)?,
+    };
     let cfg = Config {
         id: req.id.to_string(),
         spec: spec.clone(),
@@ -188,49 +250,24 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         console_fd: pass.get(2).copied(),
         preserve_fds: req.preserve_fds,
         seccomp: req.bundle.seccomp.clone(),
-        idmapped: idmapped.iter().map(|m| m.index).collect(),
+        idmapped: steps.idmapped.iter().map(|m| m.index).collect(),
     };
-    let tree_fds: Vec<RawFd> = trees.iter().map(|t| t.as_raw_fd()).collect();
-    launched
-        .chan
-        .send_fds(&ToInit::Config(Box::new(cfg)), &tree_fds)?;
-    drop(trees);
-    loop {
-        let (msg, fds) = match launched.chan.recv_fds::<FromInit>()? {
-            Some((m, fds)) => (Some(m), fds),
-            None => (None, Vec::new()),
-        };
-        match msg {
-            Some(FromInit::Seccomp) => {
-                let fd = fds
-                    .into_iter()
-                    .next()
-                    .context("container init sent no seccomp listener fd")?;
-                send_seccomp_listener(&req, launched.pid, fd)?;
-                launched.chan.send(&ToInit::SeccompDone)?;
-            }
-            Some(FromInit::Forked(new)) => {
-                launched.adopt(&req, cfg_ns_forks, new)?;
-                launched.chan.send(&ToInit::Adopted)?;
-            }
-            Some(FromInit::CreateRuntime) => {
-                runtime_hooks(&req, launched.pid)?;
-                launched.chan.send(&ToInit::HooksDone)?;
-            }
-            Some(FromInit::Ready) => break,
-            Some(FromInit::Error(msg)) => return Err(anyhow!(msg)),
-            Some(FromInit::Released) => {
-                bail!("protocol error: container init released before its state was saved")
-            }
-            None => bail!(
-                "container init exited during setup ({})",
-                reap_status(launched.pid)
-            ),
-        }
-    }
+    launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
+    launched.drive(&req, &steps)?;
     launched.start_time = crate::state::process_start_time(launched.pid)
         .context("container init vanished after setup")?;
     Ok(launched)
+}
+
+/// Writes the id maps of the new user namespace of `pid` from outside it (userns.rs).
+fn write_maps(spec: &oci_spec::runtime::Spec, pid: i32) -> Result<()> {
+    let l = spec.linux().as_ref().context("linux section")?;
+    crate::userns::write_maps(
+        &crate::userns::Caller::current(),
+        pid,
+        l.uid_mappings().as_deref().unwrap_or_default(),
+        l.gid_mappings().as_deref().unwrap_or_default(),
+    )
 }
 
 /// runc's sendContainerProcessState: connect to linux.seccomp.listenerPath (a stream socket)
@@ -348,7 +385,12 @@ fn clone_init(
     ];
     let res = sp::clone_fork(ns.clone_flags);
     if matches!(res, Ok(0)) {
-        child_exec(exe, pass, &argv, ns.new_user);
+        child_exec(
+            exe,
+            pass,
+            &argv,
+            ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0,
+        );
     }
     let restore = match &own_pid {
         Some(f) => sp::setns(f.as_fd(), libc::CLONE_NEWPID),

@@ -1,6 +1,19 @@
 //! The namespace plan: which namespaces the clone creates, which init joins by path and in
-//! what order, and which the parent must arrange before cloning (pid and time only take
-//! effect for children). Pure and unit-tested; `launch` and `init` apply it.
+//! what order, which it creates itself afterwards, and which the parent must arrange before
+//! cloning (pid and time only take effect for children). Pure and unit-tested; `launch` and
+//! `init` apply it.
+//!
+//! Three shapes, chosen by where the user namespace comes from (runc's nsexec has the same):
+//! - no user namespace, or a new one and nothing init must join: one clone makes every new
+//!   namespace at once (the fast path; the parent writes the maps before init execs);
+//! - a user namespace joined by path: init joins it (and the others, see init/join.rs), then
+//!   unshares the new ones, so that the joined user namespace owns them;
+//! - a new user namespace and namespaces joined by path (a `ip netns add` network namespace,
+//!   say): init joins those first, with the runtime's privileges (which a new user namespace
+//!   would not have over them), then unshares the user namespace, has the parent write its
+//!   maps, and only then unshares the other new ones, which the new user namespace owns.
+//!
+//! A new pid namespace made by init applies to its children only: init then forks into it.
 
 use anyhow::Result;
 use oci_spec::runtime::{LinuxNamespaceType as T, Spec};
@@ -15,12 +28,17 @@ pub struct NsPlan {
     pub parent_join_pid: Option<PathBuf>,
     /// The parent unshares a time namespace and writes the offsets before the clone.
     pub new_time: bool,
-    /// Namespaces init joins with setns (the user namespace last here; init moves the ones the
-    /// joined user namespace owns after it, see init/join.rs).
+    /// Namespaces init joins with setns: in list order with the mount namespace after the
+    /// others (joining it changes init's root) and the user namespace last (init moves the
+    /// ones the joined user namespace owns after it, see init/join.rs).
     pub init_join: Vec<(String, PathBuf)>,
-    /// CLONE_NEW* flags init unshares after joining (namespaces owned by a joined user ns, and
-    /// the cgroup namespace, which must start after init is in its cgroup). A pid namespace
-    /// among them only applies to children: init then forks once into it (`forks`).
+    /// Init unshares the new user namespace itself, after `init_join`, and asks the parent to
+    /// write its maps (the third shape above).
+    pub init_new_user: bool,
+    /// CLONE_NEW* flags init unshares after joining (and after its own user namespace): the
+    /// namespaces a joined or late user namespace must own, and the cgroup namespace, which
+    /// must start after init is in its cgroup. A pid namespace among them only applies to
+    /// children: init then forks once into it (`forks`).
     pub init_unshare: u64,
     pub new_user: bool,
     pub new_net: bool,
@@ -77,29 +95,38 @@ pub fn plan(spec: &Spec) -> Result<NsPlan> {
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    let joins_user = list
+    let user = list.iter().find(|n| n.typ() == T::User);
+    let joins_user = user.is_some_and(|u| u.path().is_some());
+    // The parent joins a pid namespace by path itself; everything else by path is init's.
+    let init_joins = list
         .iter()
-        .any(|n| n.typ() == T::User && n.path().is_some());
-    let mut user_join = None;
+        .any(|n| n.path().is_some() && !matches!(n.typ(), T::Pid | T::User));
+    let late_user = user.is_some_and(|u| u.path().is_none()) && init_joins;
+    // New namespaces that a joined or late user namespace must own are made after it.
+    let after_user = joins_user || late_user;
+    let (mut user_join, mut mount_join) = (None, None);
     for ns in &list {
         let t = ns.typ();
         match (ns.path(), t) {
             (Some(path), T::Pid) => p.parent_join_pid = Some(path.clone()),
             (Some(path), T::User) => user_join = Some(path.clone()),
+            (Some(path), T::Mount) => mount_join = Some(path.clone()),
             (Some(path), _) => p.init_join.push((proc_name(t).to_string(), path.clone())),
             (None, T::Time) => p.new_time = true,
             // Unshared by init after the parent has moved it into its cgroup, so the new
             // namespace is rooted at the container's cgroup (as runc does).
             (None, T::Cgroup) => p.init_unshare |= flag(t),
-            (None, T::Pid) if joins_user => p.init_unshare |= flag(t),
-            (None, T::Pid) => p.clone_flags |= flag(t),
-            (None, _) if joins_user => p.init_unshare |= flag(t),
+            (None, T::User) if late_user => p.init_new_user = true,
+            (None, _) if after_user => p.init_unshare |= flag(t),
             (None, _) => p.clone_flags |= flag(t),
         }
         if ns.path().is_none() {
             p.new_user |= t == T::User;
             p.new_net |= t == T::Network;
         }
+    }
+    if let Some(path) = mount_join {
+        p.init_join.push(("mnt".to_string(), path));
     }
     if let Some(path) = user_join {
         p.init_join.push(("user".to_string(), path));
@@ -112,6 +139,16 @@ impl NsPlan {
     /// and the runtime's child: the `Forked`/`Adopted` exchange of channel.rs).
     pub fn forks(&self) -> bool {
         self.init_unshare & libc::CLONE_NEWPID as u64 != 0
+    }
+
+    /// The container gets a mount namespace of its own, new or joined.
+    pub fn has_mount(&self) -> bool {
+        (self.clone_flags | self.init_unshare) & libc::CLONE_NEWNS as u64 != 0 || self.joins("mnt")
+    }
+
+    /// Init joins a namespace of this `/proc/<pid>/ns` name by path.
+    pub fn joins(&self, name: &str) -> bool {
+        self.init_join.iter().any(|(n, _)| n == name)
     }
 }
 
@@ -177,5 +214,47 @@ mod tests {
         assert_eq!(p.init_unshare, libc::CLONE_NEWPID as u64);
         assert_eq!(p.clone_flags, 0);
         assert!(p.forks());
+    }
+
+    #[test]
+    fn new_user_with_joined_namespaces_is_made_by_init_between_them() {
+        // runc's nsexec order: join by path with the runtime's privileges, then the new user
+        // namespace, then the new namespaces it must own.
+        let p = plan(&spec(
+            r#"[{"type":"user"},{"type":"network","path":"/n"},{"type":"ipc","path":"/i"},
+                {"type":"mount"},{"type":"pid"},{"type":"uts"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(p.clone_flags, 0);
+        assert!(p.init_new_user && p.new_user && !p.new_net);
+        let names: Vec<&str> = p.init_join.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["net", "ipc"]);
+        let want = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS;
+        assert_eq!(p.init_unshare, want as u64);
+        assert!(p.forks() && p.has_mount());
+    }
+
+    #[test]
+    fn new_user_with_only_a_joined_pid_namespace_keeps_the_single_clone() {
+        let p = plan(&spec(
+            r#"[{"type":"user"},{"type":"pid","path":"/p"},{"type":"network"},{"type":"mount"}]"#,
+        ))
+        .unwrap();
+        assert!(!p.init_new_user && p.init_join.is_empty());
+        let want = libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS;
+        assert_eq!(p.clone_flags, want as u64);
+    }
+
+    #[test]
+    fn a_joined_mount_namespace_is_joined_after_the_others_and_before_user() {
+        let p = plan(&spec(
+            r#"[{"type":"mount","path":"/m"},{"type":"user","path":"/u"},{"type":"uts","path":"/t"}]"#,
+        ))
+        .unwrap();
+        let names: Vec<&str> = p.init_join.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["uts", "mnt", "user"]);
+        assert!(p.has_mount() && p.joins("mnt"));
+        let p = plan(&spec(r#"[{"type":"pid"}]"#)).unwrap();
+        assert!(!p.has_mount());
     }
 }

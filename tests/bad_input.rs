@@ -411,6 +411,48 @@ refused!(
     ["linux.uidMappings[0]", "size"]
 );
 refused!(
+    empty_uid_mappings,
+    cfg(|c| {
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    }),
+    ["linux.uidMappings", "empty", "at least one range"]
+);
+refused!(
+    empty_gid_mappings,
+    cfg(|c| {
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([]);
+    }),
+    ["linux.gidMappings", "empty", "at least one range"]
+);
+refused!(
+    no_mount_namespace,
+    cfg(|c| drop_ns(c, "mount")),
+    ["linux.namespaces", "needs a mount namespace"]
+);
+// Refused before the path is opened (the path does not exist, so a late failure would name
+// ENOENT instead): a new user namespace owns no namespace joined by path.
+refused!(
+    mount_namespace_path_with_a_new_user_namespace,
+    cfg(|c| {
+        drop_ns(c, "mount");
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "mount", "path": "/nonexistent/ns/mnt"}));
+        add_ns(c, "user");
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    }),
+    [
+        "linux.namespaces mount path /nonexistent/ns/mnt",
+        "new user namespace"
+    ]
+);
+refused!(
     unknown_namespace_type,
     cfg(|c| add_ns(c, "bogus")),
     ["linux.namespaces[6].type", "bogus"]

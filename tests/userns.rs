@@ -525,11 +525,18 @@ fn idmapped_mount_refusals() {
     let cases = [
         (
             json!({"destination": "/m", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
-            vec!["mounts[7]", "\"idmap\"", "only supported for bind mounts"],
+            vec![
+                "mounts[7]",
+                "\"idmap\"",
+                "id-mapped mounts are only supported for bind-mounts",
+            ],
         ),
         (
             json!({"destination": "/m", "type": "tmpfs", "source": "tmpfs", "uidMappings": maps, "gidMappings": maps}),
-            vec!["mounts[7].uidMappings/gidMappings", "bind mounts"],
+            vec![
+                "mounts[7].uidMappings/gidMappings",
+                "id-mapped mounts are only supported for bind-mounts",
+            ],
         ),
         (
             json!({"destination": "/m", "source": src, "options": ["bind"], "uidMappings": maps}),
@@ -561,4 +568,111 @@ fn idmapped_mount_refusals() {
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     let opts = f["mountOptions"].as_array().unwrap();
     assert!(opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")));
+}
+
+/// A network namespace made with `ip netns add` (owned by the host's user namespace), deleted
+/// on drop.
+struct NamedNetns(String);
+
+impl NamedNetns {
+    fn new(tag: &str) -> NamedNetns {
+        let name = format!("ru{}-{tag}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let st = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(st.unwrap().success(), "ip netns add {name}");
+        NamedNetns(name)
+    }
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `nsfs` identity of a namespace file, as `/proc/<pid>/ns/<n>` links print it.
+fn ns_link_of_file(kind: &str, path: &str) -> std::path::PathBuf {
+    let ino = std::fs::metadata(path).unwrap().ino();
+    format!("{kind}:[{ino}]").into()
+}
+
+// A new user namespace with network, ipc and uts namespaces joined by path, none of which it
+// owns (an `ip netns add` namespace, another process's ipc and uts): runc's nsexec order —
+// joined first with the runtime's privileges, then the new user namespace and its maps, then
+// the new mount and pid namespaces, which it owns. Seen from the host (namespace identities,
+// the maps) and from inside (root, pid 1, the joined hostname).
+#[test]
+fn new_user_namespace_with_namespaces_joined_by_path() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let net = NamedNetns::new("jn");
+    let mut holder = Command::new("unshare")
+        .args(["--ipc", "--uts", "sleep", "1000"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hpid = holder.id().to_string();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ns_of(&hpid, "uts") == ns_of("self", "uts") {
+        assert!(
+            std::time::Instant::now() < end,
+            "unshare never made its namespaces"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let st = Command::new("nsenter")
+        .args(["-t", &hpid, "-u", "hostname", "joined-uts"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "echo pid=$$ uid=$(id -u) host=$(hostname); echo ready; exec sleep 1000",
+    ]);
+    env.edit(|c| {
+        userns(c, maps(), maps());
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| !["network", "ipc", "uts"].contains(&n["type"].as_str().unwrap()));
+        list.push(json!({"type": "network", "path": net.path()}));
+        list.push(json!({"type": "ipc", "path": format!("/proc/{hpid}/ns/ipc")}));
+        list.push(json!({"type": "uts", "path": format!("/proc/{hpid}/ns/uts")}));
+        // The joined uts namespace is not the container's to name; sysfs and mqueue can only
+        // be mounted by the owner of the network and ipc namespaces: the host's /sys instead.
+        c.as_object_mut().unwrap().remove("hostname");
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["type"] != "mqueue" && m["type"] != "cgroup");
+        for m in mounts.iter_mut().filter(|m| m["destination"] == "/sys") {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "rro"]});
+        }
+    });
+    let id = unique_id("latenew");
+    env.create(&id);
+    let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
+    assert_eq!(ns_of(&pid, "net"), ns_link_of_file("net", &net.path()));
+    assert_eq!(ns_of(&pid, "ipc"), ns_of(&hpid, "ipc"));
+    assert_eq!(ns_of(&pid, "uts"), ns_of(&hpid, "uts"));
+    assert_ne!(ns_of(&pid, "user"), ns_of("self", "user"));
+    assert_ne!(ns_of(&pid, "pid"), ns_of("self", "pid"));
+    assert_ne!(ns_of(&pid, "mnt"), ns_of("self", "mnt"));
+    let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(rows(&uid_map)[0], ["0", "100000", "1000"], "{uid_map}");
+    assert_eq!(status_ids(pid.parse().unwrap(), "Uid:"), "100000");
+    let out = env.ruse(&["start", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = wait_output(&env, &id);
+    assert!(
+        log.contains("pid=1 uid=0 host=joined-uts\n"),
+        "from inside: {log}"
+    );
+    let out = env.ruse(&["delete", "--force", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    env.assert_clean(&id);
+    let _ = holder.kill();
+    let _ = holder.wait();
 }

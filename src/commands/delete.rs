@@ -45,7 +45,10 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
     // runc's destroy does, so the directories can be removed.
     empty_cgroup(&f.cgroup)?;
     f.cgroup.remove()?;
-    if let Ok(plan) = crate::net::plan(&f.config, true) {
+    // The record knows where the lease is; containers made before it existed replan.
+    let plan = crate::net::recorded(&c.dir)
+        .or_else(|| crate::net::plan(&f.config, &crate::net::NetNs::New).ok());
+    if let Some(plan) = plan {
         teardown_network(g, id, &plan);
     }
     c.remove()?;

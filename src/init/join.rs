@@ -1,12 +1,14 @@
 //! Init's namespace steps, in init (host namespaces at first): join the namespaces given by
-//! path, unshare the ones that must be owned by a joined user namespace, and fork into a new
-//! pid namespace when one was unshared (it applies only to children).
+//! path, make a new user namespace when the plan leaves it to init (the parent writes its
+//! maps), unshare the namespaces that user namespace must own, and fork into a new pid
+//! namespace when one was unshared (it applies only to children). See namespaces.rs.
 //!
 //! Order matters for the kernel's permission checks. setns into a namespace needs
-//! CAP_SYS_ADMIN over its owning user namespace: before init enters a joined user namespace it
-//! has the runtime's own privileges (enough for root for everything); afterwards it has all
-//! capabilities in that namespace and none outside. So a namespace the joined user namespace
-//! owns is joined after it (the only way for an unprivileged runtime), any other before it.
+//! CAP_SYS_ADMIN over its owning user namespace: before init enters a joined or new user
+//! namespace it has the runtime's own privileges (enough for root for everything); afterwards
+//! it has all capabilities in that namespace and none outside. So a namespace the joined user
+//! namespace owns is joined after it (the only way for an unprivileged runtime), any other
+//! before it; and a new user namespace comes after every join.
 
 use crate::channel::{Channel, Config, FromInit, ToInit};
 use crate::sys::{fs as sfs, process as sp};
@@ -44,11 +46,37 @@ pub fn namespaces(chan: &Channel, cfg: &Config) -> Result<()> {
         sp::setns(f.as_fd(), nstype)
             .with_context(|| format!("join {name} namespace {}", path.display()))?;
     }
+    if cfg.ns.init_new_user {
+        new_user_namespace(chan)?;
+    }
     if cfg.ns.init_unshare != 0 {
         sp::unshare(cfg.ns.init_unshare as i32).context("unshare namespaces")?;
     }
     if cfg.ns.forks() {
         fork_into_pid_namespace(chan)?;
+    }
+    Ok(())
+}
+
+/// Unshares the user namespace and waits until the parent has written its maps (runc's
+/// SYNC_USERMAP_PLS). The kernel lets the parent open our /proc/<pid>/{uid,gid}_map, and
+/// newuidmap check that we are the caller's, only while we are dumpable: an unprivileged
+/// runtime needs that for the moment of the write (root's parent does not).
+fn new_user_namespace(chan: &Channel) -> Result<()> {
+    // Asked before the unshare: inside, our unmapped uid reads as the overflow uid.
+    let dumpable = sp::geteuid() != 0;
+    sp::unshare(libc::CLONE_NEWUSER).context("unshare user namespace")?;
+    if dumpable {
+        sp::prctl(libc::PR_SET_DUMPABLE, 1, 0).context("make init dumpable for its id maps")?;
+    }
+    chan.send(&FromInit::UserNs)?;
+    match chan.recv::<ToInit>()? {
+        Some(ToInit::MapsWritten) => {}
+        Some(other) => bail!("protocol error: expected MapsWritten, got {other:?}"),
+        None => bail!("runtime went away while init waited for its id maps"),
+    }
+    if dumpable {
+        sp::prctl(libc::PR_SET_DUMPABLE, 0, 0).context("make init non-dumpable again")?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::channel::{Channel, Config, FromInit, ToInit};
 use crate::rootfs;
 use crate::sys::{fs as sfs, process as sp, socket};
 use anyhow::{anyhow, bail, Context, Result};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 /// Entry point; never returns. Errors go to the parent (or to `start`) as text.
 pub fn main(fd: i32) -> ! {
@@ -40,20 +40,12 @@ fn expect(chan: &Channel, what: &str) -> Result<ToInit> {
 }
 
 fn run(chan: &Channel) -> Result<Never> {
-    let (cfg, trees) = match chan.recv_fds::<ToInit>()? {
-        Some((ToInit::Config(c), fds)) => (*c, fds),
-        Some((ToInit::Exec(c), _)) => return exec::run(chan, *c),
-        Some((other, _)) => bail!("protocol error: expected config, got {other:?}"),
+    let cfg = match chan.recv::<ToInit>()? {
+        Some(ToInit::Config(c)) => *c,
+        Some(ToInit::Exec(c)) => return exec::run(chan, *c),
+        Some(other) => bail!("protocol error: expected config, got {other:?}"),
         None => bail!("runtime went away while init waited for its config"),
     };
-    if trees.len() != cfg.idmapped.len() {
-        bail!(
-            "protocol error: {} idmapped mount trees for {} mounts",
-            trees.len(),
-            cfg.idmapped.len()
-        );
-    }
-    let idmapped: Vec<_> = cfg.idmapped.iter().copied().zip(trees).collect();
     let listener = crate::sys::adopt_fd(cfg.listen_fd).context("exec.sock fd")?;
     let console = cfg
         .console_fd
@@ -70,6 +62,7 @@ fn run(chan: &Channel) -> Result<Never> {
         sp::setresgid(0).context("setgid 0 in the user namespace")?;
         sp::setresuid(0).context("setuid 0 in the user namespace")?;
     }
+    let idmapped = namespaces_ready(chan, &cfg)?;
     if !cfg.no_new_keyring {
         // runc's default: a fresh session keyring per container. Kernels or user namespaces
         // without keyring support are not an error (ENOSYS, EDQUOT), as in runc.
@@ -94,13 +87,11 @@ fn run(chan: &Channel) -> Result<Never> {
         spec,
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
-        in_userns: cfg.ns.new_user || cfg.ns.init_join.iter().any(|(n, _)| n == "user"),
+        in_userns: cfg.ns.new_user || cfg.ns.joins("user"),
         terminal: proc_.terminal,
     };
-    let mounts_private = cfg.ns.clone_flags & libc::CLONE_NEWNS as u64 != 0
-        || cfg.ns.init_unshare & libc::CLONE_NEWNS as u64 != 0;
-    if !mounts_private {
-        bail!("linux.namespaces: ruse needs a new mount namespace to build the rootfs");
+    if !cfg.ns.has_mount() {
+        bail!("linux.namespaces: ruse needs a mount namespace (new or joined by path) to build the rootfs");
     }
     let prepared = rootfs::prepare(&opts, idmapped)?;
     chan.send(&FromInit::CreateRuntime)?;
@@ -140,6 +131,26 @@ fn run(chan: &Channel) -> Result<Never> {
     };
     let _ = socket::send(conn.as_fd(), format!("{err:#}").as_bytes(), &[]);
     std::process::exit(1);
+}
+
+/// Tells the parent that init is in all of its namespaces, so that it builds the network in
+/// init's network namespace (never before it exists) and makes the idmapped mount trees for
+/// init's user namespace; returns those trees by `mounts[]` index.
+fn namespaces_ready(chan: &Channel, cfg: &Config) -> Result<Vec<(usize, OwnedFd)>> {
+    chan.send(&FromInit::Namespaces)?;
+    let trees = match chan.recv_fds::<ToInit>()? {
+        Some((ToInit::Mounts, fds)) => fds,
+        Some((other, _)) => bail!("protocol error: expected Mounts, got {other:?}"),
+        None => bail!("runtime went away while init waited for its network and mounts"),
+    };
+    if trees.len() != cfg.idmapped.len() {
+        bail!(
+            "protocol error: {} idmapped mount trees for {} mounts",
+            trees.len(),
+            cfg.idmapped.len()
+        );
+    }
+    Ok(cfg.idmapped.iter().copied().zip(trees).collect())
 }
 
 /// Installs the filter; with NOTIFY rules, passes the listener fd to the parent, which sends

@@ -56,10 +56,15 @@ pub fn move_in(
             .into_iter()
             .filter(|a| a.permanent && a.global)
             .collect();
-        // Renamed in the same request; with a %d template the kernel picks the number.
-        host.move_to_netns(index, ns, new)
-            .with_context(|| format!("{field}: move into the container as {new:?}"))?;
-        let moved = find_moved(inside, index, new)?;
+        let moved = if new.contains("%d") {
+            move_templated(host, inside, ns, index, new)
+        } else {
+            // Renamed in the same request.
+            host.move_to_netns(index, ns, new)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| super::rtnl::need(inside.link_index(new)?, new))
+        }
+        .with_context(|| format!("{field}: move into the container as {new:?}"))?;
         for a in &keep {
             inside
                 .add_address(moved, a.addr, a.prefix)
@@ -70,13 +75,33 @@ pub fn move_in(
     Ok(())
 }
 
-/// The moved device's index inside: by name, unless a template left the name to the kernel,
-/// in which case the ifindex it kept (the kernel keeps it when it is free inside).
-fn find_moved(inside: &mut Rtnl, old_index: u32, new: &str) -> Result<u32> {
-    if !new.contains("%d") {
-        return super::rtnl::need(inside.link_index(new)?, new);
+/// Moves a device whose new name is a `%d` template and returns its index inside. The
+/// kernel picks the number, and the index the device had is only kept when it is free inside
+/// (a namespace joined by path may hold it), so neither says which device is ours: it goes in
+/// under a name of our own, found by that name, and is renamed to the template there (a
+/// rename keeps the index; the device is down after a move, as a rename needs).
+fn move_templated(
+    host: &mut Rtnl,
+    inside: &mut Rtnl,
+    ns: BorrowedFd,
+    index: u32,
+    template: &str,
+) -> Result<u32> {
+    let temp = temp_name(index);
+    if inside.link_index(&temp)?.is_some() {
+        bail!("the container already has a device named {temp:?}, which ruse moves devices in as");
     }
-    Ok(old_index)
+    host.move_to_netns(index, ns, &temp)?;
+    let moved = super::rtnl::need(inside.link_index(&temp)?, &temp)?;
+    inside
+        .rename(moved, template)
+        .with_context(|| format!("rename {temp} to {template:?}"))?;
+    Ok(moved)
+}
+
+/// The name a device moves in under before its template is applied (pure).
+fn temp_name(host_index: u32) -> String {
+    format!("rusemv{host_index:x}")
 }
 
 #[cfg(test)]
@@ -105,5 +130,12 @@ mod tests {
         assert!(plan(&spec(r#"{"x":{"name":"n%s"}}"#)).is_err());
         let e = plan(&spec(r#"{"x":{"name":"c0"},"y":{"name":"c0"}}"#)).unwrap_err();
         assert!(e.to_string().contains("two devices"), "{e}");
+    }
+
+    #[test]
+    fn temporary_names_fit_the_kernel_limit() {
+        assert_eq!(temp_name(26), "rusemv1a");
+        assert!(temp_name(u32::MAX).len() <= 15);
+        assert!(super::super::config::check_ifname(&temp_name(u32::MAX)).is_ok());
     }
 }

@@ -1,8 +1,14 @@
-//! Address leases of bridge networks, kept on disk beside the containers they belong to:
-//! `<state root>/@net/<bridge>.json`, replaced atomically and guarded by an exclusive `flock`
-//! on `<state root>/@net/lock`, so concurrent creates never hand out one address twice. (`@`
-//! is not allowed in container ids, so the directory can never collide with a container.)
-//! A lease whose container no longer has a state dir is stale and reused.
+//! Address leases of bridge networks, and whether ruse made each bridge, kept host-wide: a
+//! bridge lives in one network namespace, and every state root on the host (and every
+//! `--root` an engine passes) shares it. `<net dir>/<netns>/<bridge>.json`, where the net
+//! dir is `/run/ruse-net` (`$XDG_RUNTIME_DIR/ruse-net` where the state root would be under it
+//! too; rootless containers refuse bridge mode, see rootless.rs) and `<netns>` names the
+//! runtime's network namespace by its cookie, which the kernel never reuses while it runs
+//! (an nsfs inode number is reused, and a stale file would then speak for a new namespace).
+//! Files are replaced atomically under one exclusive `flock` on `<net dir>/lock`, held from
+//! the first look at a bridge to the last change to it, so concurrent creates never hand out
+//! one address twice nor race on making or removing a bridge. A lease names its container's
+//! state dir; one whose state dir is gone is stale and reused.
 
 use super::config::{Bridge, Cidr};
 use anyhow::{bail, Context, Result};
@@ -13,30 +19,34 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-pub const DIR: &str = "@net";
-
 #[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq, Eq)]
 pub struct Network {
     pub subnet: Option<Cidr>,
     /// ruse created the bridge, so it removes it once the last container has gone.
     #[serde(default)]
     pub made_bridge: bool,
-    /// Address → container id.
+    /// Address → the state dir of the container holding it.
     #[serde(default)]
     pub leases: BTreeMap<Ipv4Addr, String>,
 }
 
 /// The network state under the lock; dropping it releases the lock.
 pub struct Locked {
-    root: PathBuf,
+    /// `<net dir>/<netns>`.
     dir: PathBuf,
     _lock: File,
 }
 
-pub fn lock(root: &Path) -> Result<Locked> {
-    let dir = root.join(DIR);
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let path = dir.join("lock");
+/// Takes the host-wide lock, for the network namespace the caller is in.
+pub fn lock() -> Result<Locked> {
+    lock_in(&netns_name()?)
+}
+
+/// Takes the host-wide lock, for the network namespace `netns_name` named.
+pub fn lock_in(netns: &str) -> Result<Locked> {
+    let base = crate::container::runtime_dir("ruse-net");
+    std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
+    let path = base.join("lock");
     let f = File::options()
         .create(true)
         .truncate(false)
@@ -45,10 +55,23 @@ pub fn lock(root: &Path) -> Result<Locked> {
         .with_context(|| format!("open {}", path.display()))?;
     crate::sys::fs::flock(f.as_fd(), true).with_context(|| format!("lock {}", path.display()))?;
     Ok(Locked {
-        root: root.to_path_buf(),
-        dir,
+        dir: base.join(netns),
         _lock: f,
     })
+}
+
+/// The runtime's network namespace as a directory name: its cookie, or (kernels before 5.14)
+/// its nsfs inode number.
+pub fn netns_name() -> Result<String> {
+    match crate::sys::socket::netns_cookie() {
+        Ok(c) => Ok(format!("cookie-{c}")),
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata("/proc/self/ns/net").context("stat /proc/self/ns/net")?;
+            Ok(format!("inode-{}", m.ino()))
+        }
+        Err(e) => Err(e).context("read the network namespace cookie"),
+    }
 }
 
 impl Locked {
@@ -65,21 +88,27 @@ impl Locked {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Network::default(),
             Err(e) => return Err(e).with_context(|| format!("read {}", p.display())),
         };
-        n.leases
-            .retain(|_, id| self.root.join(id.as_str()).is_dir());
+        n.leases.retain(|_, dir| Path::new(dir).is_dir());
         Ok(n)
     }
 
+    /// Writes `n`, or removes its file (and the namespace's directory once it is empty) when
+    /// nothing is left to remember.
     pub fn save(&self, bridge: &str, n: &Network) -> Result<()> {
         let p = self.file(bridge);
         if n.leases.is_empty() && !n.made_bridge {
-            return match std::fs::remove_file(&p) {
+            match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(e).with_context(|| format!("remove {}", p.display()))
+                    return Err(e).with_context(|| format!("remove {}", p.display()))
                 }
-                _ => Ok(()),
-            };
+                _ => {}
+            }
+            // Only fails while other bridges of this namespace still have files.
+            let _ = std::fs::remove_dir(&self.dir);
+            return Ok(());
         }
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("create {}", self.dir.display()))?;
         let tmp = p.with_extension("json.tmp");
         std::fs::write(&tmp, serde_json::to_vec(n)?)
             .with_context(|| format!("write {}", tmp.display()))?;
@@ -87,9 +116,10 @@ impl Locked {
     }
 }
 
-/// Leases an address to `id` in `n`: the static one when given (it must be free), else the
-/// lowest free host address that is not the gateway. Pure.
-pub fn allocate(n: &mut Network, b: &Bridge, id: &str) -> Result<Cidr> {
+/// Leases an address to `owner` (a state dir) in `n`: the static one when given (it must be
+/// free), else the lowest free host address that is not the gateway. `on_bridge` are the
+/// addresses already assigned on the bridge itself, which are never handed out. Pure.
+pub fn allocate(n: &mut Network, b: &Bridge, owner: &str, on_bridge: &[Ipv4Addr]) -> Result<Cidr> {
     match n.subnet {
         Some(s) if s != b.subnet => bail!(
             "annotations ruse.network.subnet {}: bridge {} already serves {s}",
@@ -100,28 +130,34 @@ pub fn allocate(n: &mut Network, b: &Bridge, id: &str) -> Result<Cidr> {
     }
     let addr = match b.address {
         Some(c) => {
-            if let Some(other) = n.leases.get(&c.addr).filter(|o| *o != id) {
-                bail!("annotations ruse.network.address {c}: in use by container {other:?}");
+            if let Some(other) = n.leases.get(&c.addr).filter(|o| *o != owner) {
+                bail!("annotations ruse.network.address {c}: in use by the container of {other}");
+            }
+            if on_bridge.contains(&c.addr) {
+                bail!(
+                    "annotations ruse.network.address {c}: assigned on bridge {}",
+                    b.bridge
+                );
             }
             c.addr
         }
         None => b
             .subnet
             .hosts()
-            .find(|h| *h != b.gateway && !n.leases.contains_key(h))
+            .find(|h| *h != b.gateway && !n.leases.contains_key(h) && !on_bridge.contains(h))
             .with_context(|| format!("no free address left in {}", b.subnet))?,
     };
-    n.leases.insert(addr, id.to_string());
+    n.leases.insert(addr, owner.to_string());
     Ok(Cidr {
         addr,
         prefix: b.subnet.prefix,
     })
 }
 
-/// Forgets every lease of `id`; true when one was held.
-pub fn release(n: &mut Network, id: &str) -> bool {
+/// Forgets every lease of `owner`; true when one was held.
+pub fn release(n: &mut Network, owner: &str) -> bool {
     let before = n.leases.len();
-    n.leases.retain(|_, owner| owner != id);
+    n.leases.retain(|_, o| o != owner);
     n.leases.len() != before
 }
 
@@ -146,7 +182,7 @@ mod tests {
         let mut n = Network::default();
         let got: Vec<String> = ["a", "b", "c", "d", "e"]
             .iter()
-            .map(|id| allocate(&mut n, &b, id).unwrap().to_string())
+            .map(|id| allocate(&mut n, &b, id, &[]).unwrap().to_string())
             .collect();
         assert_eq!(
             got,
@@ -158,14 +194,14 @@ mod tests {
                 "10.9.0.6/29"
             ]
         );
-        assert!(allocate(&mut n, &b, "f")
+        assert!(allocate(&mut n, &b, "f", &[])
             .unwrap_err()
             .to_string()
             .contains("no free address"));
         assert!(release(&mut n, "c"));
         assert!(!release(&mut n, "c"));
         assert_eq!(
-            allocate(&mut n, &b, "g").unwrap().to_string(),
+            allocate(&mut n, &b, "g", &[]).unwrap().to_string(),
             "10.9.0.4/29"
         );
     }
@@ -175,13 +211,27 @@ mod tests {
         let b = bridge(&[("address", "10.9.0.5/29")]);
         let mut n = Network::default();
         assert_eq!(
-            allocate(&mut n, &b, "a").unwrap().to_string(),
+            allocate(&mut n, &b, "a", &[]).unwrap().to_string(),
             "10.9.0.5/29"
         );
-        let e = allocate(&mut n, &b, "b").unwrap_err().to_string();
-        assert!(e.contains("in use by container \"a\""), "{e}");
+        let e = allocate(&mut n, &b, "b", &[]).unwrap_err().to_string();
+        assert!(e.contains("in use by the container of a"), "{e}");
         let other = bridge(&[("subnet", "10.10.0.0/24")]);
-        let e = allocate(&mut n, &other, "c").unwrap_err().to_string();
+        let e = allocate(&mut n, &other, "c", &[]).unwrap_err().to_string();
         assert!(e.contains("already serves 10.9.0.0/29"), "{e}");
+    }
+
+    #[test]
+    fn addresses_on_the_bridge_are_never_handed_out() {
+        let b = bridge(&[]);
+        let mut n = Network::default();
+        let on = [Ipv4Addr::new(10, 9, 0, 2), Ipv4Addr::new(10, 9, 0, 3)];
+        assert_eq!(
+            allocate(&mut n, &b, "a", &on).unwrap().to_string(),
+            "10.9.0.4/29"
+        );
+        let fixed = bridge(&[("address", "10.9.0.3/29")]);
+        let e = allocate(&mut n, &fixed, "b", &on).unwrap_err().to_string();
+        assert!(e.contains("assigned on bridge ruse0"), "{e}");
     }
 }

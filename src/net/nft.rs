@@ -12,7 +12,7 @@
 //! `postrouting` (masquerade). Every rule carries the comment `tag(root, id)`, which is how
 //! `remove` finds a container's rules again, also after a crash.
 
-use super::config::{Bridge, Cidr};
+use super::config::{Bridge, Cidr, Port};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -107,6 +107,60 @@ pub fn publish(b: &Bridge, ip: Ipv4Addr, comment: &str) -> Result<()> {
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enable net.ipv4.ip_forward")
 }
 
+/// The host ports (protocol, port) the DNAT rules of a `nft -j list table` answer publish,
+/// with the comment naming their container (pure).
+pub fn published(listing: &Value) -> Vec<(String, u64, String)> {
+    let Some(items) = listing["nftables"].as_array() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| i.get("rule"))
+        .filter(|r| r["chain"] == "prerouting")
+        .filter_map(|r| {
+            let expr = r["expr"].as_array()?;
+            expr.iter().find_map(|e| {
+                let m = e.get("match")?;
+                let payload = m["left"].get("payload")?;
+                if payload["field"] != "dport" {
+                    return None;
+                }
+                Some((
+                    payload["protocol"].as_str()?.to_string(),
+                    m["right"].as_u64()?,
+                    r["comment"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Refuses ports another container has published already: a second DNAT rule for the same
+/// host port would never be reached (the first one matches). A missing table or `nft` means
+/// nothing is published.
+pub fn check_ports_free(ports: &[Port]) -> Result<()> {
+    let taken = match nft(None, &["list", "table", "ip", TABLE]) {
+        Ok(out) => published(&serde_json::from_slice(&out).context("parse nft's listing")?),
+        Err(_) => return Ok(()),
+    };
+    for p in ports {
+        let proto = p.proto.as_str();
+        if let Some((_, _, comment)) = taken
+            .iter()
+            .find(|(pr, port, _)| pr == proto && *port == u64::from(p.host))
+        {
+            let by = comment.split(' ').nth(1).unwrap_or("another container");
+            bail!(
+                "annotations ruse.network.ports {}:{}/{proto}: host port {}/{proto} is already published by container {by}",
+                p.host,
+                p.container,
+                p.host
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The batch deleting every rule tagged `comment` from a `nft -j list table` answer, and the
 /// table itself once nothing else is in it (pure).
 pub fn removal_batch(listing: &Value, comment: &str) -> Option<Value> {
@@ -182,6 +236,28 @@ mod tests {
             "10.89.0.0"
         );
         assert!(masq["expr"][2].get("masquerade").is_some());
+    }
+
+    #[test]
+    fn published_ports_are_read_back_from_a_listing() {
+        let batch = publish_batch(&bridge(), Ipv4Addr::new(10, 89, 0, 2), "ruse c1 x");
+        // A listing has the same rule objects (plus handles) as the batch that added them.
+        let rules: Vec<Value> = batch["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["add"].get("rule").cloned())
+            .map(|r| json!({ "rule": r }))
+            .collect();
+        let got = published(&json!({ "nftables": rules }));
+        assert_eq!(
+            got,
+            [
+                ("tcp".to_string(), 8080, "ruse c1 x".to_string()),
+                ("udp".to_string(), 53, "ruse c1 x".to_string())
+            ]
+        );
+        assert!(published(&json!({})).is_empty());
     }
 
     #[test]

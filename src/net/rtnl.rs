@@ -196,6 +196,11 @@ impl Rtnl {
         self.set_link(index, attrs, false)
     }
 
+    /// Renames a link (down; a `%d` template lets the kernel pick the number).
+    pub fn rename(&mut self, index: u32, name: &str) -> io::Result<()> {
+        self.set_link(index, vec![LinkAttribute::IfName(name.to_string())], false)
+    }
+
     pub fn delete_link(&mut self, index: u32) -> io::Result<()> {
         let mut m = LinkMessage::default();
         m.header.index = index;

@@ -69,7 +69,7 @@ pub fn check(i: usize, m: &Mount) -> Result<()> {
             let (idmap, _) = options(m);
             format!("options {:?}", if idmap { "idmap" } else { "ridmap" })
         };
-        bail!("mounts[{i}].{what}: id-mapped mounts are only supported for bind mounts");
+        bail!("mounts[{i}].{what}: id-mapped mounts are only supported for bind-mounts");
     }
     match (m.uid_mappings(), m.gid_mappings()) {
         (Some(u), Some(g)) => {
@@ -150,7 +150,7 @@ pub fn make(spec: &Spec, bundle: &Path, init: i32, list: &[Idmapped]) -> Result<
         let i = idm.index;
         let op = plan::op(i, &mounts[i], bundle)?;
         let Kind::Bind { source, recursive } = &op.kind else {
-            bail!("mounts[{i}]: id-mapped mounts are only supported for bind mounts");
+            bail!("mounts[{i}]: id-mapped mounts are only supported for bind-mounts");
         };
         let key = format!("{:?}", idm.userns);
         if !userns.contains_key(&key) {

@@ -167,7 +167,7 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
             // The idmapped tree is made by the runtime process (see idmap.rs); the kernel can
             // only idmap a bind mount (config.md "Mounts").
             if !is_bind(m) {
-                bail!("mounts[{i}].options {w:?}: id-mapped mounts are only supported for bind mounts");
+                bail!("mounts[{i}].options {w:?}: id-mapped mounts are only supported for bind-mounts");
             }
         } else if matches!(w, "tmpcopyup" | "remount" | "mand") {
             return Err(not_supported(format!("mounts[{i}].options {w:?}")));
@@ -329,7 +329,8 @@ mod tests {
         assert!(m(r#"{"destination":"/x","source":"/y","options":["bind","idmap"]}"#).is_ok());
         let e = m(r#"{"destination":"/x","type":"tmpfs","options":["idmap"]}"#).unwrap_err();
         assert!(
-            e.to_string().contains("only supported for bind mounts"),
+            e.to_string()
+                .contains("id-mapped mounts are only supported for bind-mounts"),
             "{e}"
         );
         assert!(m(r#"{"destination":"/x"}"#).is_err());

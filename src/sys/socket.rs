@@ -6,6 +6,30 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
+/// SO_NETNS_COOKIE (asm-generic, which x86 and arm use; Linux 5.14).
+const SO_NETNS_COOKIE: i32 = 71;
+
+/// The cookie of the caller's network namespace: unique among the namespaces of this boot
+/// (never reused, unlike its nsfs inode number).
+pub fn netns_cookie() -> io::Result<u64> {
+    // SAFETY: socket(2) with constant arguments; the fd is owned below.
+    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let fd = owned(fd as i64);
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are valid for writes of the sizes given.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            &mut cookie as *mut u64 as *mut libc::c_void,
+            &mut len,
+        )
+    })?;
+    Ok(cookie)
+}
+
 /// A SOCK_SEQPACKET pair: message boundaries are kept, so each message is one read.
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];

@@ -238,6 +238,39 @@ fn namespace_path_joins_cgroup() {
     join("cgroup", "--cgroup", |_| {});
 }
 
+// ... (mount: the rootfs is built in the joined namespace, which becomes the container's)
+#[test]
+fn namespace_path_joins_mount() {
+    join("mount", "--mount", |_| {});
+}
+
+// ... (network, with a new user namespace: the joined namespace belongs to the runtime's user
+// namespace, not to the container's new one, and must still be joined; sysfs can only be
+// mounted by the owner of the network namespace, so the runtime's /sys is bound instead)
+#[test]
+fn namespace_path_joins_network_with_a_new_user_namespace() {
+    let Some(t) = Test::new() else { return };
+    let holder = t.holder(&["--net"]);
+    let mut cfg = joining("network", &format!("/proc/{holder}/ns/net"));
+    userns(&mut cfg);
+    for m in cfg["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        }
+    }
+    let (_id, pid) = created(&t, &cfg);
+    let pid = pid.to_string();
+    assert_eq!(ns_id(&pid, "net"), ns_id(&holder.to_string(), "net"));
+    assert_ne!(ns_id(&pid, "user"), ns_id("self", "user"));
+    let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(
+        map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"],
+        "{map}"
+    );
+}
+
 /// Mounts a container whose only mapped id is root can make (no devpts gid=5, no mqueue; proc
 /// only with a pid namespace of the joined user namespace).
 fn root_only_mounts(c: &mut Value, proc_: bool) {
