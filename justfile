@@ -15,7 +15,7 @@ deps:
     #!/usr/bin/env bash
     set -euo pipefail
     missing=()
-    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils gcc libc6-dev golang-github-containers-common uidmap passwd; do
+    for p in busybox-static iproute2 nftables util-linux procps runc crun hyperfine qemu-system-x86 kmod cpio jq xz-utils gcc libc6-dev golang-github-containers-common uidmap passwd podman containerd; do
         [ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && exit 0
