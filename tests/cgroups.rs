@@ -1206,3 +1206,53 @@ fn check_before_update_refuses_a_limit_below_usage() {
     // On v1 the kernel checks by itself (reclaiming first), so either outcome is the kernel's.
     delete(&env, &id);
 }
+
+/// The container's /sys/fs/cgroup shows its own cgroup, whether or not it has a cgroup
+/// namespace: with one the kernel roots the fresh mounts there; without one ruse binds the
+/// container's directory of each host hierarchy (as runc does on v1), so neither the root
+/// cgroup's limits nor the other containers' cgroups are visible.
+#[test]
+fn cgroup_mount_shows_the_containers_own_cgroup() {
+    if !common::root_or_skip() {
+        return;
+    }
+    for cgroupns in [true, false] {
+        let env = Env::new(&[
+            "sh",
+            "-c",
+            "cat /proc/self/mountinfo; echo ---; \
+            cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes \
+                /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null; \
+            ls /sys/fs/cgroup /sys/fs/cgroup/memory 2>/dev/null | grep -c '^t[0-9]*-' || true",
+        ]);
+        env.edit(|c| {
+            c["linux"]["resources"] = json!({"memory": {"limit": 50331648}, "pids": {"limit": 17}});
+            if !cgroupns {
+                let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| n["type"] != "cgroup");
+            }
+        });
+        let id = unique_id(if cgroupns { "cgns" } else { "nocgns" });
+        let out = env.run(&id);
+        assert!(out.status.success(), "run {id}: {}", stderr(&out));
+        let text = stdout(&out);
+        let (mountinfo, values) = text.split_once("---\n").unwrap();
+        let vals: Vec<&str> = values.lines().collect();
+        assert_eq!(vals[..2], ["50331648", "17"], "cgroupns {cgroupns}: {text}");
+        // No directory of another test container (ids start with t<pid>-) is visible.
+        assert_eq!(vals[2], "0", "cgroupns {cgroupns}: {text}");
+        for l in mountinfo.lines().filter(|l| l.contains(" - cgroup")) {
+            let root = l.split(' ').nth(3).unwrap();
+            if cgroupns {
+                assert_eq!(root, "/", "{l}");
+            } else {
+                assert!(root.ends_with(&format!("/{id}")), "{id}: {l}");
+            }
+        }
+        assert!(
+            mountinfo.lines().any(|l| l.contains(" - cgroup")),
+            "{mountinfo}"
+        );
+        env.assert_clean(&id);
+    }
+}

@@ -174,6 +174,7 @@ pub fn features() -> Result<()> {
         "suid",
         "symfollow",
         "sync",
+        "tmpcopyup",
         "rro",
         "rrw",
         "rnosuid",

@@ -88,6 +88,8 @@ fn run(chan: &Channel) -> Result<Never> {
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
         in_userns: cfg.ns.new_user || cfg.ns.joins("user"),
+        cgroupns: (cfg.ns.clone_flags | cfg.ns.init_unshare) & libc::CLONE_NEWCGROUP as u64 != 0
+            || cfg.ns.joins("cgroup"),
         terminal: proc_.terminal,
     };
     if !cfg.ns.has_mount() {

@@ -4,17 +4,16 @@
 //! mount(2).
 
 use super::plan::{data_string, Kind, MountOp};
-use super::resolve::{ensure, open_nofollow, open_path, show};
+use super::resolve::{ensure, open_in_root, open_nofollow, open_path, show};
 use crate::sys::fs::{cwd, fstat};
 use crate::sys::mount::*;
 use anyhow::{bail, Context, Result};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-pub fn mount(root: BorrowedFd, op: &MountOp) -> Result<()> {
+pub fn mount(root: BorrowedFd, op: &MountOp, cgroupns: bool) -> Result<()> {
     let what = describe(op);
     let tree = match &op.kind {
         Kind::Bind { source, recursive } => {
@@ -23,10 +22,14 @@ pub fn mount(root: BorrowedFd, op: &MountOp) -> Result<()> {
                 .with_context(|| format!("{what}: source {}", source.display()))?
         }
         Kind::Fs { fstype, .. } if fstype == "cgroup" || fstype == "cgroup2" => {
-            return mount_cgroup(root, op)
+            return mount_cgroup(root, op, cgroupns)
         }
         Kind::Fs { fstype, source } => {
-            new_fs(fstype, source.as_deref(), &op.data).with_context(|| what.clone())?
+            let tree = new_fs(fstype, source.as_deref(), &op.data).with_context(|| what.clone())?;
+            if op.copy_up {
+                copy_up(root, op, tree.as_fd()).with_context(|| what.clone())?;
+            }
+            tree
         }
     };
     set_attrs(tree.as_fd(), op).with_context(|| what.clone())?;
@@ -42,6 +45,18 @@ pub fn attach(root: BorrowedFd, op: &MountOp, tree: OwnedFd) -> Result<()> {
     not_into_proc(target.as_fd(), op).with_context(|| what.clone())?;
     move_mount(tree.as_fd(), target.as_fd()).with_context(|| what.clone())?;
     propagate(root, op).with_context(|| what.clone())
+}
+
+/// Fills the detached tmpfs with what its destination holds now (nothing when it is missing).
+/// Attributes such as `ro` are set on the tree only after this.
+fn copy_up(root: BorrowedFd, op: &MountOp, tree: BorrowedFd) -> Result<()> {
+    let src = match open_in_root(root, &op.dest, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context("tmpcopyup: open the destination"),
+    };
+    let set = |k: &str| op.data.iter().any(|(key, _)| key == k);
+    super::copyup::copy_up(src.as_fd(), tree, set("mode"), set("uid") || set("gid"))
 }
 
 fn describe(op: &MountOp) -> String {
@@ -127,17 +142,19 @@ fn propagate(root: BorrowedFd, op: &MountOp) -> Result<()> {
 }
 
 /// `type: cgroup` means "the cgroup filesystem(s) of this host": cgroup2 on a unified host;
-/// on v1/hybrid hosts a tmpfs holding one mount per v1 hierarchy plus `unified`, as runc does.
-/// With a new cgroup namespace each mount is rooted at the container's cgroup.
-fn mount_cgroup(root: BorrowedFd, op: &MountOp) -> Result<()> {
-    let host = std::fs::File::open("/sys/fs/cgroup").context("open /sys/fs/cgroup")?;
-    let unified = crate::sys::fs::fstatfs_type(host.as_fd())? == CGROUP2_SUPER_MAGIC;
+/// on v1/hybrid hosts a tmpfs holding one mount per hierarchy (`unified` included), as runc
+/// does. With a new cgroup namespace each hierarchy is mounted afresh and the kernel roots it
+/// at the container's cgroup. Without one a fresh mount would show the whole host tree (every
+/// other container's cgroups, the root cgroup's limits where the container's belong), so the
+/// container's own directory is bind-mounted from the host's hierarchy instead, as runc does
+/// on v1: init is already in its cgroup, so its /proc/self/cgroup names that directory.
+fn mount_cgroup(root: BorrowedFd, op: &MountOp, cgroupns: bool) -> Result<()> {
     let what = describe(op);
-    if unified {
-        let tree = new_fs("cgroup2", None, &op.data).with_context(|| what.clone())?;
-        set_attrs(tree.as_fd(), op).with_context(|| what.clone())?;
-        let target = ensure(root, &op.dest, false).with_context(|| what.clone())?;
-        return move_mount(tree.as_fd(), target.as_fd()).with_context(|| what.clone());
+    let hierarchies = cgroup_hierarchies(cgroupns).with_context(|| what.clone())?;
+    if let [(name, h)] = &hierarchies[..] {
+        if name.as_os_str().is_empty() {
+            return attach_tree(root, &op.dest, h, op).with_context(|| what.clone());
+        }
     }
     let tmpfs = new_fs(
         "tmpfs",
@@ -147,57 +164,105 @@ fn mount_cgroup(root: BorrowedFd, op: &MountOp) -> Result<()> {
     .with_context(|| what.clone())?;
     let target = ensure(root, &op.dest, false).with_context(|| what.clone())?;
     move_mount(tmpfs.as_fd(), target.as_fd()).with_context(|| what.clone())?;
-    for (name, fstype, opts) in v1_hierarchies()? {
-        let sub = op.dest.join(&name);
-        let tree = new_fs(&fstype, None, &opts)
-            .with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
-        set_attrs(tree.as_fd(), op).with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
-        let t = ensure(root, &sub, false)?;
-        move_mount(tree.as_fd(), t.as_fd())
-            .with_context(|| format!("mount {fstype} on {}", show(&sub)))?;
+    for (name, h) in &hierarchies {
+        let sub = op.dest.join(name);
+        attach_tree(root, &sub, h, op)
+            .with_context(|| format!("mount {} on {}", h.fstype(), show(&sub)))?;
     }
     // The tmpfs itself gets the same attributes (normally ro) once its directories exist.
     let top = open_path(root, &op.dest)?;
     set_attrs(top.as_fd(), op).with_context(|| what.clone())
 }
 
-/// (directory name, fstype, options) of each cgroup hierarchy mounted under /sys/fs/cgroup.
+/// How one hierarchy appears in the container: a fresh instance, or a bind of a host directory.
+enum CgTree {
+    Fresh { v2: bool, options: FsOptions },
+    Bind(std::path::PathBuf),
+}
+
+impl CgTree {
+    fn fstype(&self) -> &'static str {
+        match self {
+            CgTree::Fresh { v2: true, .. } => "cgroup2",
+            CgTree::Fresh { v2: false, .. } => "cgroup",
+            CgTree::Bind(_) => "bind",
+        }
+    }
+}
+
+fn attach_tree(root: BorrowedFd, dest: &Path, h: &CgTree, op: &MountOp) -> Result<()> {
+    let tree = match h {
+        CgTree::Fresh { v2, options } => {
+            new_fs(if *v2 { "cgroup2" } else { "cgroup" }, None, options)?
+        }
+        // A host path, not one in the rootfs: it is trusted, and no container process runs yet.
+        CgTree::Bind(src) => open_tree(cwd(), src, OPEN_TREE_CLONE)
+            .with_context(|| format!("source {}", src.display()))?,
+    };
+    set_attrs(tree.as_fd(), op)?;
+    let t = ensure(root, dest, false)?;
+    move_mount(tree.as_fd(), t.as_fd()).map_err(Into::into)
+}
+
 /// Filesystem options as (key, optional value) pairs.
 type FsOptions = Vec<(String, Option<String>)>;
 
-fn v1_hierarchies() -> Result<Vec<(String, String, FsOptions)>> {
+/// The hierarchies mounted on or directly under /sys/fs/cgroup, by their name under it (empty
+/// for a cgroup2 on /sys/fs/cgroup itself), as init sees them before pivot_root.
+fn cgroup_hierarchies(cgroupns: bool) -> Result<Vec<(std::path::PathBuf, CgTree)>> {
+    use crate::cgroups::layout::{self, ROOT};
+    let under_root = |dir: &Path| match dir.strip_prefix(ROOT) {
+        Ok(rel) if rel.components().count() <= 1 => Some(rel.to_path_buf()),
+        _ => None,
+    };
+    if !cgroupns && !layout::nothing_mounted() {
+        let l = layout::detect()?;
+        return Ok(l
+            .hierarchies
+            .iter()
+            .filter_map(|h| Some((under_root(&h.mount)?, CgTree::Bind(h.mount.join(&h.own)))))
+            .collect());
+    }
     let info =
         std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mp = left.split(' ').nth(4).unwrap_or("");
-        let Some(name) = mp.strip_prefix("/sys/fs/cgroup/") else {
-            continue;
-        };
-        if name.contains('/') {
-            continue;
-        }
-        let mut r = right.split(' ');
-        let fstype = r.next().unwrap_or("");
-        let superopts = r.nth(1).unwrap_or("");
-        let opts = match fstype {
-            "cgroup" => superopts
-                .split(',')
-                .filter(|o| *o != "rw" && *o != "ro")
-                .map(|o| match o.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (o.to_string(), None),
-                })
-                .collect(),
-            "cgroup2" => Vec::new(),
-            _ => continue,
-        };
-        out.push((name.to_string(), fstype.to_string(), opts));
-    }
-    Ok(out)
+    Ok(layout::parse_mountinfo(&info)
+        .into_iter()
+        .filter_map(|m| {
+            let name = under_root(&m.dir)?;
+            // The controllers (and `name=`) only: release_agent, clone_children and the like
+            // are the host's business.
+            let options = if m.v2 {
+                Vec::new()
+            } else {
+                m.superopts
+                    .iter()
+                    .filter(|o| is_cgroup_v1_binding(o))
+                    .map(|o| match o.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (o.to_string(), None),
+                    })
+                    .collect()
+            };
+            Some((name, CgTree::Fresh { v2: m.v2, options }))
+        })
+        .collect())
+}
+
+/// A v1 superblock option that says which controllers (or which named hierarchy) it binds.
+fn is_cgroup_v1_binding(o: &str) -> bool {
+    o.starts_with("name=")
+        || !matches!(
+            o.split('=').next().unwrap_or(""),
+            "rw" | "ro"
+                | "release_agent"
+                | "clone_children"
+                | "xattr"
+                | "noprefix"
+                | "all"
+                | "none"
+                | "cpuset_v2_mode"
+                | "favordynmods"
+        )
 }
 
 /// Masks one path (config-linux.md "Masked Paths"): a directory under an empty read-only

@@ -4,6 +4,7 @@
 //! pivot_root or, with --no-pivot, MS_MOVE + chroot).
 
 pub mod apply;
+pub mod copyup;
 pub mod devices;
 pub mod idmap;
 pub mod plan;
@@ -23,6 +24,8 @@ pub struct Options<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub in_userns: bool,
+    /// Init has a cgroup namespace of its own, new or joined: the kernel roots cgroup mounts there.
+    pub cgroupns: bool,
     pub terminal: bool,
 }
 
@@ -68,7 +71,7 @@ pub fn prepare(o: &Options, mut idmapped: Vec<(usize, OwnedFd)>) -> Result<Prepa
         let op = plan::op(i, mnt, o.bundle)?;
         match idmapped.iter().position(|(j, _)| *j == i) {
             Some(k) => apply::attach(r, &op, idmapped.swap_remove(k).1),
-            None => apply::mount(r, &op),
+            None => apply::mount(r, &op, o.cgroupns),
         }
         .with_context(|| format!("mounts[{i}]"))?;
     }

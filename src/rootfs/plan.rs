@@ -32,6 +32,8 @@ pub struct MountOp {
     pub propagation: Vec<u64>,
     /// Filesystem data options as key or key=value.
     pub data: Vec<(String, Option<String>)>,
+    /// `tmpcopyup`: the destination's content is copied into the new tmpfs (copyup.rs).
+    pub copy_up: bool,
 }
 
 /// Flags of `linux.rootfsPropagation` and of propagation mount options.
@@ -151,7 +153,7 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
     let mut propagation = Vec::new();
     let mut data = Vec::new();
     let mut sb_flags = Vec::new();
-    let (mut bind, mut recursive) = (false, false);
+    let (mut bind, mut recursive, mut copy_up) = (false, false, false);
     for word in m.options().as_deref().unwrap_or_default() {
         let w = word.as_str();
         if w == "bind" || w == "rbind" {
@@ -169,7 +171,9 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
             if !is_bind(m) {
                 bail!("mounts[{i}].options {w:?}: id-mapped mounts are only supported for bind-mounts");
             }
-        } else if matches!(w, "tmpcopyup" | "remount" | "mand") {
+        } else if w == "tmpcopyup" {
+            copy_up = true;
+        } else if matches!(w, "remount" | "mand") {
             return Err(not_supported(format!("mounts[{i}].options {w:?}")));
         } else if SB_FLAGS.contains(&w) {
             sb_flags.push(w);
@@ -189,6 +193,9 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
     }
     let fstype = m.typ().clone().unwrap_or_default();
     bind |= fstype == "bind";
+    if copy_up && (bind || fstype != "tmpfs") {
+        bail!("mounts[{i}].options \"tmpcopyup\": only a tmpfs mount can copy up, not {fstype:?}");
+    }
     let dest = clean_dest(m.destination());
     let kind = if bind {
         if !data.is_empty() {
@@ -241,6 +248,7 @@ pub fn op(i: usize, m: &Mount, bundle: &Path) -> Result<MountOp> {
         rattr,
         propagation,
         data,
+        copy_up,
     })
 }
 
@@ -315,6 +323,24 @@ mod tests {
             .unwrap();
         assert_eq!(o.attr.attr_set, 0);
         assert_eq!(o.attr.attr_clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC);
+    }
+
+    #[test]
+    fn tmpcopyup_is_a_flag_of_tmpfs_only() {
+        let o =
+            m(r#"{"destination":"/x","type":"tmpfs","options":["tmpcopyup","mode=755"]}"#).unwrap();
+        assert!(o.copy_up);
+        assert_eq!(data_string(&o.data), "mode=755");
+        for bad in [
+            r#"{"destination":"/x","source":"/y","options":["bind","tmpcopyup"]}"#,
+            r#"{"destination":"/x","type":"proc","options":["tmpcopyup"]}"#,
+        ] {
+            let e = m(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("only a tmpfs mount can copy up"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

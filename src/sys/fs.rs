@@ -120,6 +120,110 @@ pub fn fchown_fd(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
         .map(drop)
 }
 
+/// `openat(2)` relative to `dir`; callers pass O_NOFOLLOW where a symlink must not be followed.
+pub fn openat(dir: BorrowedFd, name: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let c = cstr(name)?;
+    let fd = cvt_retry(|| {
+        // SAFETY: valid fd and C string; the returned fd is owned by the caller.
+        unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC, mode) }
+    })?;
+    Ok(owned(fd as i64))
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: a symlink is described, not followed.
+pub fn lstatat(dir: BorrowedFd, name: &Path) -> io::Result<libc::stat> {
+    let c = cstr(name)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: valid fd and C string; `st` is a writable stat buffer.
+    cvt(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fstatat succeeded, so the buffer is initialised.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// The names in the directory `dir` refers to (an O_PATH fd works), without `.` and `..`.
+pub fn dir_entries(dir: BorrowedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let fd = openat(dir, Path::new("."), libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` is an open directory fd that we own; fdopendir takes it over.
+    let d = unsafe { libc::fdopendir(raw) };
+    if d.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `raw` is still ours to close.
+        unsafe { libc::close(raw) };
+        return Err(e);
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: `d` is a valid DIR stream; errno is cleared to tell the end from an error.
+        let ent = unsafe {
+            *libc::__errno_location() = 0;
+            libc::readdir64(d)
+        };
+        if ent.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: `d` is valid and closed exactly once (this also closes `raw`).
+            unsafe { libc::closedir(d) };
+            return match e.raw_os_error() {
+                Some(0) | None => Ok(names),
+                _ => Err(e),
+            };
+        }
+        // SAFETY: readdir returned a valid entry whose d_name is NUL-terminated.
+        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
+        if !matches!(name.to_bytes(), b"." | b"..") {
+            names.push(std::ffi::OsStr::from_bytes(name.to_bytes()).to_os_string());
+        }
+    }
+}
+
+/// `fchmodat(fd, "", mode, AT_EMPTY_PATH)` would need Linux 6.6; an fd opened for reading or
+/// as a directory takes plain `fchmod`.
+pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
+    // SAFETY: valid fd.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+/// Changes the owner of `name` in `dir` itself, not of what a symlink there points to.
+pub fn lchownat(dir: BorrowedFd, name: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid fd and C string.
+    cvt(unsafe {
+        libc::fchownat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
+}
+
+/// Sets the access and modification times of what `fd` refers to from `st`.
+pub fn set_times(fd: BorrowedFd, st: &libc::stat) -> io::Result<()> {
+    let times = [
+        libc::timespec {
+            tv_sec: st.st_atime,
+            tv_nsec: st.st_atime_nsec,
+        },
+        libc::timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec,
+        },
+    ];
+    // SAFETY: valid fd and a two-element timespec array.
+    cvt(unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) }).map(drop)
+}
+
 pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: `st` is a writable stat buffer.
