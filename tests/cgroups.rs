@@ -706,6 +706,29 @@ fn pause_freezes_and_resume_thaws() {
     assert!(env.ruse(&["kill", &id, "KILL"]).status.success());
     env.wait_status(&id, "stopped");
     delete(&env, &id);
+    // So does every process of it with `kill --all` (containerd's `task delete --force` of a
+    // paused task), and `delete --force` of a paused container: at once, not after a timeout.
+    // On a hybrid host cgroup.kill on the v2 side cannot reach tasks the v1 freezer holds.
+    for how in ["kill --all", "delete --force"] {
+        let id = unique_id("pausekill");
+        start(&env, &id);
+        assert!(env.ruse(&["pause", &id]).status.success());
+        let t = Instant::now();
+        let out = match how {
+            "kill --all" => env.ruse(&["kill", "--all", &id, "9"]),
+            _ => env.ruse(&["delete", "--force", &id]),
+        };
+        assert!(out.status.success(), "{how}: {}", stderr(&out));
+        if how == "kill --all" {
+            env.wait_status(&id, "stopped");
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "{how} of a paused container took {:?}",
+            t.elapsed()
+        );
+        delete(&env, &id);
+    }
 }
 
 #[test]

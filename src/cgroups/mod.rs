@@ -267,7 +267,13 @@ pub fn signal_all(
             .iter()
             .find(|d| d.v2 && d.path.join("cgroup.kill").exists())
         {
-            return files::write(&d.path, "cgroup.kill", "1");
+            files::write(&d.path, "cgroup.kill", "1")?;
+            // cgroup.kill wakes the tasks v2's freezer holds, but on a hybrid host a paused
+            // container is held by the v1 freezer, whose tasks die only once thawed.
+            if freeze::state(cg) == freeze::Freezer::Frozen {
+                freeze::set(cg, false)?;
+            }
+            return Ok(());
         }
     }
     let was = freeze::state(cg);
