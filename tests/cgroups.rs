@@ -731,6 +731,75 @@ fn pause_freezes_and_resume_thaws() {
     }
 }
 
+/// A paused container must still die when it is ended: `delete --force`, `kill --all KILL`
+/// and `kill KILL` (which reaches the whole cgroup when there is no pid namespace) thaw it
+/// after the SIGKILL. (A task frozen by the v1 freezer acts on SIGKILL only once thawed, and
+/// v2's `cgroup.kill` does not thaw a v1 freezer: on a hybrid host every path must thaw it
+/// itself.) With and without a pid namespace, created and started; every case is tried
+/// before the verdict.
+#[test]
+fn a_paused_container_dies_of_every_sigkill_path() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["sleep", "60"]);
+    let mut failures = Vec::new();
+    for own_pid_ns in [true, false] {
+        if !own_pid_ns {
+            env.edit(|c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "pid")
+            });
+        }
+        for started in [true, false] {
+            for end in [&["delete", "--force"][..], &["kill", "--all"], &["kill"]] {
+                let what = format!("{} (pid ns {own_pid_ns}, started {started})", end.join(" "));
+                let id = unique_id("pausedend");
+                if started {
+                    start(&env, &id);
+                } else {
+                    env.create(&id);
+                }
+                assert!(env.ruse(&["pause", &id]).status.success(), "{what}");
+                assert_eq!(env.state(&id)["status"], "paused", "{what}");
+                let mut args = end.to_vec();
+                args.push(&id);
+                if end[0] == "kill" {
+                    args.push("KILL");
+                }
+                let out = env.ruse(&args);
+                let verdict = if !out.status.success() {
+                    Err(stderr(&out))
+                } else if end[0] == "kill" {
+                    // Dead within a bound, not left frozen with the signal pending.
+                    let gone = Instant::now() + Duration::from_secs(5);
+                    loop {
+                        let status = env.state(&id)["status"].clone();
+                        if status == "stopped" {
+                            break Ok(());
+                        }
+                        if Instant::now() > gone {
+                            break Err(format!("still {status} 5 s after the SIGKILL"));
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                } else {
+                    Ok(())
+                };
+                if let Err(e) = verdict {
+                    failures.push(format!("{what}: {e}"));
+                    // Leave nothing frozen behind.
+                    let _ = env.ruse(&["resume", &id]);
+                }
+                delete(&env, &id);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn device_rules_deny_with_eperm() {
     if !common::root_or_skip() {
@@ -1180,6 +1249,37 @@ fn unified_keys_write_raw_v2_files() {
         assert_eq!(max, format!("{dev} rbps=1000 wbps=max riops=max wiops=5"));
     }
     delete(&env, &id);
+}
+
+/// SECURITY.md 15: `unified` keys are file names inside the container's cgroup, never paths:
+/// `..`, `.`, `/` and NUL make a clear error naming the key before anything is written, and
+/// nothing is left (on a host without cgroup v2 the keys are refused for that reason first).
+#[test]
+fn unified_keys_cannot_name_files_outside_the_cgroup() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["true"]);
+    for key in [
+        "../cgroup.procs",
+        "../../cgroup.subtree_control",
+        "memory.high/../../cgroup.procs",
+        "..",
+        ".",
+        "cgroup.procs\0x",
+    ] {
+        env.edit(|c| c["linux"]["resources"] = json!({"unified": {key: "0"}}));
+        let id = unique_id("unifesc");
+        let b = env.bundle();
+        let out = env.ruse(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        let why = if common::cgroup::v2_mount().is_some() {
+            "must be a plain file name"
+        } else {
+            "needs cgroup v2"
+        };
+        common::assert_error(key, &out, &["linux.resources.unified", why]);
+        env.assert_clean(&id);
+    }
 }
 
 /// "major:minor" of the first block device the host lists (the VM has ram0).

@@ -195,6 +195,83 @@ fn rootless_root_cannot_write_host_root_files() {
     u.assert_clean(&id);
 }
 
+/// CVE-2023-25809: a rootless container could write the user's own cgroup tree on the host
+/// (`/sys/fs/cgroup/user.slice/...`) when /sys/fs/cgroup reached it writable: with the host's
+/// cgroup namespace, or through an `rbind,ro` of /sys (the `ro` holds for the top mount
+/// only, not for the cgroup mounts under it). In each shape, either a clean refusal, or
+/// every mount at or under /sys/fs/cgroup in the container's mountinfo is read-only (hidden
+/// ones included: a mount over them can be unmounted, they can be reached again).
+#[test]
+fn rootless_every_cgroup_mount_is_read_only() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let u = User::new();
+    let shapes: [(&str, Edit); 3] = [
+        ("spec --rootless", Box::new(|_: &mut Value| {})),
+        (
+            "no cgroup namespace",
+            Box::new(|c: &mut Value| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "cgroup")
+            }),
+        ),
+        (
+            "only /sys rbind,ro (no cgroup mount)",
+            Box::new(|c: &mut Value| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|m| m["destination"] != "/sys/fs/cgroup")
+            }),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (shape, change) in shapes {
+        let b = u.bundle(&["cat", "/proc/self/mountinfo"]);
+        edit(&b, |c| change(c));
+        let id = unique_id("cgro");
+        let r = u.ruse(&["run", "--bundle", b.to_str().unwrap(), &id]);
+        let info = stdout(&r);
+        if !r.status.success() {
+            // Refusing the shape is safe too (runc would bind the host's tree read-only).
+            common::assert_error(shape, &r, &[]);
+            eprintln!("{shape}: refused: {}", stderr(&r).trim());
+            u.assert_clean(&id);
+            continue;
+        }
+        let cgroup_mounts: Vec<&str> = info
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|m| m.starts_with("/sys/fs/cgroup"))
+            })
+            .collect();
+        assert!(
+            !cgroup_mounts.is_empty(),
+            "{shape}: no cgroup mount: {info}"
+        );
+        let writable: Vec<&&str> = cgroup_mounts
+            .iter()
+            .filter(|l| {
+                !l.split(' ')
+                    .nth(5)
+                    .is_some_and(|o| o.split(',').any(|o| o == "ro"))
+            })
+            .collect();
+        if !writable.is_empty() {
+            failures.push(format!(
+                "{shape}: writable: {writable:#?}\nall cgroup mounts: {cgroup_mounts:#?}"
+            ));
+        }
+        u.assert_clean(&id);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// A change to a config.
 type Edit = Box<dyn Fn(&mut Value)>;
 

@@ -1,4 +1,4 @@
-//! Attack tests of ../shared/SECURITY.md that concern the core (classes 1–8, 11–13): each
+//! Attack tests of ../shared/SECURITY.md that concern the core (classes 1–13): each
 //! builds the hostile image or config of the advisory and asserts what the kernel shows
 //! afterwards: seals, /proc fds, mountinfo inside and outside, host files by content, mode,
 //! owner and mtime. Needs root. `RUSE_STRESS=1` makes the race loops longer.
@@ -731,6 +731,267 @@ fn host_dev_null_is_never_changed() {
         }
         env.assert_clean(&id);
         assert_eq!(facts(Path::new("/dev/null")), null, "via {target}");
+    }
+}
+
+// ---- 9. /dev/console from a path the image controls ----
+
+/// CVE-2025-52565: the image ships `/dev/console` as a symlink to the host's core_pattern
+/// (absolute, and relative) under its own /dev (no /dev tmpfs in the config). The console
+/// must still be the pty from the container's devpts, bound over the path without following
+/// the link; the host file is never reached.
+#[test]
+fn console_is_the_devpts_pty_even_when_the_image_links_it_elsewhere() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let core = host_core_pattern();
+    for target in [
+        "/proc/sys/kernel/core_pattern",
+        "../proc/sys/kernel/core_pattern",
+    ] {
+        let env = Env::new(&[
+            "sh",
+            "-c",
+            "stat -c '%F %t' /dev/console; grep ' /dev/console ' /proc/self/mountinfo",
+        ]);
+        env.drop_mount("/dev");
+        let dev = env.rootfs().join("dev");
+        fs::create_dir(dev.join("pts")).unwrap();
+        std::os::unix::fs::symlink(target, dev.join("console")).unwrap();
+        env.edit(|c| c["process"]["terminal"] = json!(true));
+        let id = unique_id("console");
+        let out = env.run(&id);
+        assert_eq!(out.status.code(), Some(0), "{target}: {out:?}");
+        env.assert_clean(&id);
+        let out = stdout(&out);
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        // Major 136 (0x88): a Unix98 pty slave.
+        assert_eq!(
+            lines.first(),
+            Some(&"character special file 88"),
+            "{target}: {out}"
+        );
+        assert!(
+            lines.len() == 2 && lines[1].contains(" - devpts "),
+            "{target}: /dev/console is not a devpts mount: {out}"
+        );
+        assert_eq!(host_core_pattern(), core, "{target}");
+    }
+}
+
+// ---- 10. runtime writes to /proc redirected by overmounts ----
+
+/// Host sysctls a misdirected write of this test could reach, with their values.
+fn host_sysctls() -> Vec<(&'static str, String)> {
+    [
+        "kernel/core_pattern",
+        "kernel/shmmni",
+        "kernel/shmmax",
+        "kernel/shm_rmid_forced",
+        "kernel/msgmax",
+        "kernel/printk_ratelimit",
+        "kernel/hostname",
+        "kernel/domainname",
+    ]
+    .into_iter()
+    .map(|k| (k, fs::read_to_string(format!("/proc/sys/{k}")).unwrap()))
+    .collect()
+}
+
+/// Writes a host sysctl back if it changed (a runtime with the bug under test would have
+/// written it), so a failure does not outlive the test.
+struct RestoreSysctl(&'static str, String);
+
+impl Drop for RestoreSysctl {
+    fn drop(&mut self) {
+        let p = format!("/proc/sys/{}", self.0);
+        if fs::read_to_string(&p).ok().as_deref() != Some(self.1.as_str()) {
+            let _ = fs::write(&p, &self.1);
+        }
+    }
+}
+
+/// `cat <path>` in namespaces of `pid` (nsenter flags: `-i` its IPC namespace, `-m` its
+/// mount namespace too). Namespaced sysctls read as the reader's namespace has them, so the
+/// container's value is read from its IPC namespace: through the host's /proc (the real
+/// one), or through the container's own /proc (what it sees).
+fn cat_in(pid: i64, flags: &[&str], path: &str) -> String {
+    let out = Command::new("nsenter")
+        .args(["-t", &pid.to_string()])
+        .args(flags)
+        .args(["cat", path])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nsenter {flags:?} cat {path}: {}",
+        stderr(&out)
+    );
+    stdout(&out).trim().to_string()
+}
+
+const SHMMNI: &str = "/proc/sys/kernel/shmmni";
+
+/// CVE-2025-52881: the runtime's writes to /proc (here `linux.sysctl`) must go to the real
+/// procfs of the container's namespaces, whatever sits over the container's /proc/sys. Three
+/// ways of putting something there: (1) config mounts over /proc/sys, /proc/sys/kernel or the
+/// sysctl file itself: refused (only allow-listed files may be mounted inside /proc); (2) a
+/// tmpfs pre-mounted over the image's own proc/sys on the host; (3) the race of the CVE,
+/// played deterministically by a createContainer hook that runs in the container's mount
+/// namespace after /proc is mounted and before the sysctls are written: a tmpfs over
+/// /proc/sys, a decoy file bound over the sysctl, or the host's (global) printk_ratelimit
+/// bound over it. Each either fails cleanly, or the container's IPC namespace holds the
+/// value; decoys keep their content and no host sysctl changes.
+#[test]
+fn sysctls_reach_the_real_procfs_whatever_is_mounted_over_proc_sys() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let host = host_sysctls();
+    let _restore = RestoreSysctl("kernel/printk_ratelimit", host[5].1.clone());
+    let host_shmmni: u64 = host[1].1.trim().parse().unwrap();
+    // A value the container's namespace does not start with.
+    let want = (host_shmmni - 7).to_string();
+    let env = Env::new(&["sleep", "30"]);
+    env.edit(|c| c["linux"]["sysctl"] = json!({"kernel.shmmni": want}));
+    let base = env.config();
+    let decoy = env.dir.join("decoy");
+    fs::write(&decoy, "decoy\n").unwrap();
+    let b = env.bundle();
+    let b = b.to_str().unwrap();
+
+    // (1) Config mounts inside /proc.
+    for (dest, typ, src) in [
+        ("/proc/sys", "tmpfs", "tmpfs"),
+        ("/proc/sys/kernel", "tmpfs", "tmpfs"),
+        ("/proc/sys/kernel/shmmni", "bind", decoy.to_str().unwrap()),
+    ] {
+        env.write_config(&base.to_string());
+        let opts = if typ == "bind" {
+            json!(["bind"])
+        } else {
+            json!([])
+        };
+        push_mount(
+            &env,
+            json!({"destination": dest, "type": typ, "source": src, "options": opts}),
+        );
+        let id = unique_id("sysctlmnt");
+        let out = env.ruse(&["create", "--bundle", b, &id]);
+        assert_error(dest, &out, &["mounts[7]", "/proc"]);
+        env.assert_clean(&id);
+    }
+    env.write_config(&base.to_string());
+
+    // Each remaining case: create; the overmount is in place in the container (what its
+    // /proc/sys/kernel/shmmni shows: `seen`), yet its namespace holds the value; the decoy
+    // and the host are untouched.
+    let check = |case: &str, seen: &str| {
+        let id = unique_id("sysctl");
+        let out = env.ruse(&["create", "--bundle", b, &id]);
+        if out.status.success() {
+            let pid = env.state(&id)["pid"].as_i64().unwrap();
+            assert_eq!(
+                cat_in(pid, &["-i", "-m"], SHMMNI),
+                seen,
+                "{case}: what the container sees at {SHMMNI}"
+            );
+            assert_eq!(
+                cat_in(pid, &["-i"], SHMMNI),
+                want,
+                "{case}: the sysctl did not reach the container's namespace"
+            );
+            assert!(env.ruse(&["delete", "--force", &id]).status.success());
+        } else {
+            // Detected and refused: fine, if clean.
+            assert_error(case, &out, &[]);
+            eprintln!("{case}: refused: {}", stderr(&out));
+        }
+        env.assert_clean(&id);
+        assert_eq!(fs::read_to_string(&decoy).unwrap(), "decoy\n", "{case}");
+        assert_eq!(host_sysctls(), host, "{case}: a host sysctl changed");
+    };
+
+    // (2) A tmpfs over the image's proc/sys, mounted on the host before create.
+    let sys = env.rootfs().join("proc/sys");
+    fs::create_dir_all(&sys).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    fs::create_dir(sys.join("kernel")).unwrap();
+    fs::copy(&decoy, sys.join("kernel/shmmni")).unwrap();
+    let id = unique_id("sysctlpre");
+    let out = env.ruse(&["create", "--bundle", b, &id]);
+    let pre = if out.status.success() {
+        // The container's /proc is a procfs over the image's directory, tmpfs and all.
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        Ok((
+            cat_in(pid, &["-i"], SHMMNI),
+            cat_in(pid, &["-i", "-m"], SHMMNI),
+        ))
+    } else {
+        Err(stderr(&out))
+    };
+    let _ = env.ruse(&["delete", "--force", &id]);
+    let tmpfs_kept = fs::read_to_string(sys.join("kernel/shmmni")).unwrap();
+    assert!(Command::new("umount").arg(&sys).status().unwrap().success());
+    match pre {
+        Ok((v, seen)) => {
+            assert_eq!(
+                v, want,
+                "pre-mounted tmpfs: the sysctl missed the namespace"
+            );
+            assert_eq!(seen, want, "pre-mounted tmpfs: seen in the container");
+        }
+        Err(e) => assert!(e.lines().count() == 1 && !e.contains("panicked"), "{e}"),
+    }
+    assert_eq!(
+        tmpfs_kept, "decoy\n",
+        "pre-mounted tmpfs: the decoy was written"
+    );
+    env.assert_clean(&id);
+    assert_eq!(
+        host_sysctls(),
+        host,
+        "pre-mounted tmpfs: a host sysctl changed"
+    );
+
+    // (3) Overmounts made from inside, between the /proc mount and the sysctl write.
+    let r = env.rootfs();
+    let r = r.to_str().unwrap();
+    let d = decoy.to_str().unwrap();
+    let printk = host[5].1.trim().to_string();
+    for (case, script, seen) in [
+        (
+            "tmpfs over /proc/sys",
+            format!(
+                "mount -t tmpfs tmpfs {r}/proc/sys && mkdir {r}/proc/sys/kernel && \
+                 cp {d} {r}/proc/sys/kernel/shmmni"
+            ),
+            "decoy",
+        ),
+        (
+            "decoy bound over the sysctl",
+            format!("mount --bind {d} {r}/proc/sys/kernel/shmmni"),
+            "decoy",
+        ),
+        (
+            "host printk_ratelimit bound over the sysctl",
+            format!("mount --bind /proc/sys/kernel/printk_ratelimit {r}/proc/sys/kernel/shmmni"),
+            printk.as_str(),
+        ),
+    ] {
+        env.write_config(&base.to_string());
+        env.edit(|c| {
+            c["hooks"] = json!({"createContainer": [
+                {"path": "/bin/sh", "args": ["sh", "-e", "-c", script]}
+            ]})
+        });
+        check(case, seen);
     }
 }
 
