@@ -102,6 +102,46 @@ impl User {
         assert!(st.success());
     }
 
+    /// `program` as this user through `setpriv`, with what a login would give it and no
+    /// more: PATH, USER, LOGNAME, HOME (its dir) and its private XDG_RUNTIME_DIR; cwd its dir.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--init-groups",
+            "--",
+        ])
+        .arg(program)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("XDG_RUNTIME_DIR", self.dir.join("xdg"))
+        .env("USER", &self.name)
+        .env("LOGNAME", &self.name)
+        .env("HOME", &self.dir)
+        .current_dir(&self.dir);
+        c
+    }
+
+    /// The user's subordinate ranges in `file` (/etc/subuid or /etc/subgid) as (first id,
+    /// count), in the file's order: `useradd` may have granted one of its own (SUB_UID_MIN…)
+    /// before `new` added the `sub` range.
+    pub fn subordinate_ranges(&self, file: &str) -> Vec<(u32, u32)> {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.trim().split(':');
+                if f.next()? != self.name {
+                    return None;
+                }
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
     pub fn state_root(&self) -> PathBuf {
         self.dir.join("xdg/ruse")
     }
