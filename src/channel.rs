@@ -38,12 +38,13 @@
 //!                          ◀─────────────────── Released
 //!  exit 0                                       accept() on exec.sock
 //!                                               … `ruse start` connects → startContainer hooks
-//!                                               → close fds → execve(process.args)
+//!                                               → close fds → EXEC_MARKER → execve(args)
 //!  At any step init may send Error{msg} and exit; the parent kills, reaps and cleans up.
 //!  EOF before Ready means init died: the parent reports its wait status.
 //! ```
-//! `start` reads the accepted connection: EOF (the CLOEXEC end closed by a successful execve)
-//! means started; a message is the error of the last steps.
+//! `start` reads the accepted connection: EXEC_MARKER then EOF (the CLOEXEC end closed by a
+//! successful execve) means started; a message is the error of the last steps; EOF (or a
+//! reset) without the marker means init died before it got that far.
 //!
 //! `ruse exec` drives the same init (a new process, exec'd from the sealed binary) with a
 //! shorter script:
@@ -66,6 +67,10 @@
 //!  SeccompDone ───────────────────────────────▶ execve(process.args)
 //!  EOF (the CLOEXEC channel closed by execve) = running; Error{msg} = it failed.
 //! ```
+
+/// What init sends on `start`'s connection right before its execve: a message no error text
+/// can be.
+pub const EXEC_MARKER: &[u8] = b"\0";
 
 use crate::namespaces::NsPlan;
 use crate::sys::socket;
@@ -92,6 +97,9 @@ pub struct Config {
     /// The `mounts[]` indexes of the idmapped trees attached to `ToInit::Mounts`, in fd order.
     #[serde(default)]
     pub idmapped: Vec<usize>,
+    /// The runtime is rootless (`--rootless`, rootless.rs): host cgroups stay read-only.
+    #[serde(default)]
+    pub rootless: bool,
 }
 
 /// What `ruse exec` sends: the process to start in a running container.

@@ -62,6 +62,14 @@ fn honor_xdg() -> bool {
     crate::userns::in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root")
 }
 
+/// Names of state dirs still being made (see `create_new`); `~` is never in an id.
+const TMP_PREFIX: &str = "~";
+
+fn same_inode(a: &libc::stat, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.st_dev == b.dev() && a.st_ino == b.ino()
+}
+
 fn lock_dir(dir: &Path, mode: Lock) -> std::io::Result<File> {
     let f = File::open(dir)?;
     crate::sys::fs::flock(f.as_fd(), mode == Lock::Exclusive)?;
@@ -70,24 +78,41 @@ fn lock_dir(dir: &Path, mode: Lock) -> std::io::Result<File> {
 
 impl Container {
     /// Makes the state dir of a new container and locks it; fails if the id exists.
+    ///
+    /// The directory is made and locked under a temporary name (never a valid id, so `list`
+    /// skips it) and renamed into place without replacing anything: `<root>/<id>` appears
+    /// already locked. A plain mkdir-then-flock would leave a moment in which a `delete`
+    /// could lock the new directory, find no state.json, take it for a dead create and
+    /// remove it under the create's feet.
     pub fn create_new(root: &Path, id: &str) -> Result<Container> {
         validate_id(id)?;
         fs::create_dir_all(root)
             .with_context(|| format!("create state root {}", root.display()))?;
         use std::os::unix::fs::DirBuilderExt;
         let dir = root.join(id);
-        match fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(RuseError::Exists(id.to_string()).into())
-            }
-            Err(e) => return Err(e).with_context(|| format!("create state dir {}", dir.display())),
+        if dir.exists() {
+            return Err(RuseError::Exists(id.to_string()).into());
         }
-        let lock = match lock_dir(&dir, Lock::Exclusive) {
+        let tmp = root.join(format!("{TMP_PREFIX}{id}~{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .with_context(|| format!("create state dir {}", tmp.display()))?;
+        let placed = lock_dir(&tmp, Lock::Exclusive)
+            .with_context(|| format!("lock {}", tmp.display()))
+            .and_then(|lock| match crate::sys::fs::rename_noreplace(&tmp, &dir) {
+                Ok(()) => Ok(lock),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    Err(RuseError::Exists(id.to_string()).into())
+                }
+                Err(e) => Err(e).with_context(|| format!("create state dir {}", dir.display())),
+            });
+        let lock = match placed {
             Ok(l) => l,
             Err(e) => {
-                let _ = fs::remove_dir(&dir);
-                return Err(e).with_context(|| format!("lock {}", dir.display()));
+                let _ = fs::remove_dir(&tmp);
+                return Err(e);
             }
         };
         Ok(Container {
@@ -102,17 +127,23 @@ impl Container {
     pub fn open(root: &Path, id: &str, mode: Lock) -> Result<Container> {
         validate_id(id)?;
         let dir = root.join(id);
-        let lock = match lock_dir(&dir, mode) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RuseError::NotFound(id.to_string()).into())
+        let lock = loop {
+            let lock = match lock_dir(&dir, mode) {
+                Ok(l) => l,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(RuseError::NotFound(id.to_string()).into())
+                }
+                Err(e) => return Err(e).with_context(|| format!("lock {}", dir.display())),
+            };
+            // While we waited for the lock a delete may have removed the directory, and a
+            // create may have put a new one in its place: the lock must be on what the path
+            // names now.
+            match (crate::sys::fs::fstat(lock.as_fd()), fs::metadata(&dir)) {
+                (Ok(held), Ok(now)) if same_inode(&held, &now) => break lock,
+                (_, Ok(_)) => continue,
+                _ => return Err(RuseError::NotFound(id.to_string()).into()),
             }
-            Err(e) => return Err(e).with_context(|| format!("lock {}", dir.display())),
         };
-        // A concurrent delete may have removed the directory while we waited for the lock.
-        if !dir.exists() {
-            return Err(RuseError::NotFound(id.to_string()).into());
-        }
         let facts = match fs::read(dir.join(STATE_FILE)) {
             Ok(b) => Some(
                 serde_json::from_slice(&b)
@@ -129,6 +160,26 @@ impl Container {
             _lock: lock,
             facts,
         })
+    }
+
+    /// Removes what creates of `id` killed before their directory got its name left behind
+    /// (see `create_new`): temporary directories nobody holds locked. They hold nothing yet.
+    pub fn sweep_unnamed(root: &Path, id: &str) {
+        let prefix = format!("{TMP_PREFIX}{id}~");
+        let Ok(rd) = fs::read_dir(root) else { return };
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name();
+            let rest = name.to_str().and_then(|n| n.strip_prefix(&prefix));
+            if !rest.is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit())) {
+                continue;
+            }
+            let path = e.path();
+            let unlocked = File::open(&path)
+                .is_ok_and(|f| crate::sys::fs::try_lock(f.as_fd()).unwrap_or(false));
+            if unlocked {
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
     }
 
     /// Like `open`, but a container whose create never finished counts as missing.
@@ -222,6 +273,35 @@ mod tests {
         c.remove().unwrap();
         let err = Container::open(&root, "x1", Lock::Shared).err().unwrap();
         assert!(err.to_string().contains("does not exist"), "{err}");
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    /// The directory appears under its name already locked, and what killed creates leave
+    /// unnamed is swept unless a live create still holds it.
+    #[test]
+    fn named_only_once_locked_and_unnamed_leftovers_swept() {
+        let root = std::env::temp_dir().join(format!("ruse-ut-sweep-{}", std::process::id()));
+        let c = Container::create_new(&root, "y1").unwrap();
+        let held = File::open(&c.dir).unwrap();
+        assert!(!crate::sys::fs::try_lock(held.as_fd()).unwrap());
+        assert_eq!(list_ids(&root).unwrap(), ["y1"]);
+        for n in ["~y1~1", "~y1~2", "~y1~abc", "~y10~3"] {
+            fs::create_dir(root.join(n)).unwrap();
+        }
+        let busy = File::open(root.join("~y1~2")).unwrap();
+        crate::sys::fs::flock(busy.as_fd(), true).unwrap();
+        assert_eq!(
+            list_ids(&root).unwrap(),
+            ["y1"],
+            "unnamed dirs are never listed"
+        );
+        Container::sweep_unnamed(&root, "y1");
+        let mut left: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["y1", "~y10~3", "~y1~2", "~y1~abc"]);
         let _ = fs::remove_dir_all(&root);
     }
 }

@@ -251,6 +251,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
         preserve_fds: req.preserve_fds,
         seccomp: req.bundle.seccomp.clone(),
         idmapped: steps.idmapped.iter().map(|m| m.index).collect(),
+        rootless: req.rootless_cgroups,
     };
     launched.chan.send(&ToInit::Config(Box::new(cfg)))?;
     launched.drive(&req, &steps)?;

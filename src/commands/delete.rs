@@ -16,7 +16,8 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<()> {
         Err(e)
             if force && matches!(e.downcast_ref::<RuseError>(), Some(RuseError::NotFound(_))) =>
         {
-            return Ok(())
+            Container::sweep_unnamed(&g.root, id);
+            return Ok(());
         }
         Err(e) => return Err(e),
     };

@@ -49,5 +49,5 @@ pub(super) fn run(chan: &Channel, cfg: ExecConfig) -> Result<Never> {
     let mut install = || install_seccomp(chan, cfg.seccomp.as_ref());
     let exec = proc_.prepare(tty.as_ref().map(|s| s.as_fd()), &mut install)?;
     drop(tty);
-    Err(exec.exec(cfg.preserve_fds))
+    Err(exec.exec(cfg.preserve_fds, None))
 }

@@ -10,7 +10,7 @@ use crate::channel::{Channel, Config, FromInit, ToInit};
 use crate::rootfs;
 use crate::sys::{fs as sfs, process as sp, socket};
 use anyhow::{anyhow, bail, Context, Result};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Entry point; never returns. Errors go to the parent (or to `start`) as text.
 pub fn main(fd: i32) -> ! {
@@ -87,9 +87,12 @@ fn run(chan: &Channel) -> Result<Never> {
         spec,
         rootfs: &cfg.rootfs,
         bundle: &cfg.bundle,
-        in_userns: cfg.ns.new_user || cfg.ns.joins("user"),
+        // Also when the runtime itself runs in one (rootless podman puts it there and asks
+        // for no user namespace of the container's own): mknod is refused there just the same.
+        in_userns: cfg.ns.new_user || cfg.ns.joins("user") || crate::userns::in_user_namespace(),
         cgroupns: (cfg.ns.clone_flags | cfg.ns.init_unshare) & libc::CLONE_NEWCGROUP as u64 != 0
             || cfg.ns.joins("cgroup"),
+        rootless: cfg.rootless,
         terminal: proc_.terminal,
     };
     if !cfg.ns.has_mount() {
@@ -127,7 +130,7 @@ fn run(chan: &Channel) -> Result<Never> {
     let conn = socket::accept(listener.as_fd()).context("wait for start")?;
     drop(listener);
     // From here the error goes to `start` on its connection.
-    let err = match started(&cfg, &exec) {
+    let err = match started(&cfg, &exec, conn.as_fd()) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -172,9 +175,9 @@ fn install_seccomp(chan: &Channel, filter: Option<&crate::seccomp::Compiled>) ->
     Ok(())
 }
 
-fn started(cfg: &Config, exec: &process::Exec) -> Result<Never> {
+fn started(cfg: &Config, exec: &process::Exec, conn: BorrowedFd) -> Result<Never> {
     container_hooks(cfg, "startContainer", "created")?;
-    Err(exec.exec(cfg.preserve_fds))
+    Err(exec.exec(cfg.preserve_fds, Some(conn)))
 }
 
 #[allow(deprecated)]

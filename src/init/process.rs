@@ -205,7 +205,9 @@ impl<'a> Process<'a> {
 
 impl Exec {
     /// Closes every fd but stdio and the preserved ones, then execs. Returns only on error.
-    pub fn exec(&self, preserve_fds: u32) -> anyhow::Error {
+    /// `announce`: a connection told, just before the execve, that nothing but the execve
+    /// itself is left (`start` reads EXEC_MARKER then EOF; EOF alone means init died).
+    pub fn exec(&self, preserve_fds: u32, announce: Option<BorrowedFd>) -> anyhow::Error {
         if let Err(e) = sfs::cloexec_from(3 + preserve_fds) {
             return anyhow!("close fds: {e}");
         }
@@ -214,6 +216,11 @@ impl Exec {
         }
         if let Err(e) = sp::reset_signals() {
             return anyhow!("reset signals: {e}");
+        }
+        if let Some(conn) = announce {
+            if let Err(e) = crate::sys::socket::send(conn, crate::channel::EXEC_MARKER, &[]) {
+                return anyhow!("tell start that the process is being executed: {e}");
+            }
         }
         let e = sp::execve(&self.path, &self.argv, &self.env);
         // runc's wording: `exec /x.sh: no such file or directory` (e.g. a bad `#!` line).

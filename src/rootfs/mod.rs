@@ -24,6 +24,8 @@ pub struct Options<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub in_userns: bool,
+    /// The runtime is rootless (unprivileged, or root of a user namespace: rootless.rs).
+    pub rootless: bool,
     /// Init has a cgroup namespace of its own, new or joined: the kernel roots cgroup mounts there.
     pub cgroupns: bool,
     pub terminal: bool,
@@ -74,6 +76,9 @@ pub fn prepare(o: &Options, mut idmapped: Vec<(usize, OwnedFd)>) -> Result<Prepa
             None => apply::mount(r, &op, o.cgroupns),
         }
         .with_context(|| format!("mounts[{i}]"))?;
+        if o.rootless && host_cgroups_possible(&op, o.cgroupns) {
+            host_cgroups_read_only(r).with_context(|| format!("mounts[{i}]"))?;
+        }
     }
     let linux = o.spec.linux().as_ref();
     for n in devices::default_nodes() {
@@ -92,6 +97,36 @@ pub fn prepare(o: &Options, mut idmapped: Vec<(usize, OwnedFd)>) -> Result<Prepa
         None
     };
     Ok(Prepared { root, console })
+}
+
+/// Whether `op` may have put the host's own cgroup tree under /sys/fs/cgroup: any bind (an
+/// rbind of /sys brings the host's cgroup mounts along), or a cgroup mount without a cgroup
+/// namespace (a bind of the host's directories, see apply.rs).
+fn host_cgroups_possible(op: &plan::MountOp, cgroupns: bool) -> bool {
+    match &op.kind {
+        plan::Kind::Bind { .. } => true,
+        plan::Kind::Fs { fstype, .. } => !cgroupns && (fstype == "cgroup" || fstype == "cgroup2"),
+    }
+}
+
+/// CVE-2023-25809: a rootless container must never see the host's cgroups writable (they
+/// may be the user's own, delegated ones). So /sys/fs/cgroup, when it is a mount point now,
+/// is made read-only with everything under it — right after the mount that brought it, since
+/// a later mount over it only hides it until the container's root unmounts that one.
+fn host_cgroups_read_only(root: BorrowedFd) -> Result<()> {
+    let dir =
+        |p: &str| resolve::open_nofollow(root, Path::new(p), libc::O_PATH | libc::O_DIRECTORY);
+    let (Ok(cg), Ok(fs)) = (dir("sys/fs/cgroup"), dir("sys/fs")) else {
+        return Ok(());
+    };
+    if fstat(cg.as_fd())?.st_dev == fstat(fs.as_fd())?.st_dev {
+        return Ok(());
+    }
+    let attr = MountAttr {
+        attr_set: m::MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
+    mount_setattr(cg.as_fd(), true, &attr).context("make /sys/fs/cgroup read-only (rootless)")
 }
 
 /// A new pty (master, slave) from the devpts at `root`/dev/pts, reached without following
@@ -115,11 +150,43 @@ pub fn open_pty(root: BorrowedFd) -> Result<(OwnedFd, OwnedFd)> {
 /// A new pty from the container's devpts; its slave is bind-mounted on /dev/console.
 fn console(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
     let (master, slave) = open_pty(root.as_fd())?;
-    let target = resolve::ensure(root.as_fd(), Path::new("dev/console"), true)?;
+    let target = console_target(root.as_fd()).context("/dev/console")?;
     let tree = open_tree(slave.as_fd(), Path::new(""), OPEN_TREE_CLONE)
         .context("clone pty for /dev/console")?;
     move_mount(tree.as_fd(), target.as_fd()).context("bind pty on /dev/console")?;
     Ok((master, slave))
+}
+
+/// The file the pty is bound on. The image chooses what /dev/console is, so whatever is
+/// there but a file or a device node — a symlink to /proc/sys/kernel/core_pattern, say
+/// (CVE-2025-52565) — is removed and replaced by an empty file: the pty is never mounted
+/// where a symlink points. /dev itself is resolved inside the root and must not be in a procfs.
+fn console_target(root: BorrowedFd) -> Result<OwnedFd> {
+    use crate::sys::fs::{create_file_at, lstatat, openat, unlinkat};
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let dev = resolve::mkdir_all(root, Path::new("dev"), 0o755)?;
+    if crate::sys::fs::fstatfs_type(dev.as_fd())? == PROC_SUPER_MAGIC {
+        bail!("/dev resolves inside /proc");
+    }
+    let name = Path::new("console");
+    let is_file_or_node =
+        |st: &libc::stat| matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR);
+    match lstatat(dev.as_fd(), name) {
+        Ok(st) if is_file_or_node(&st) => {}
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => bail!("is a directory"),
+        Ok(_) => unlinkat(dev.as_fd(), name, 0).context("remove what the image put there")?,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match create_file_at(dev.as_fd(), name, 0o666) {
+        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e).context("create"),
+        _ => {}
+    }
+    let fd = openat(dev.as_fd(), name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+    if !is_file_or_node(&fstat(fd.as_fd())?) {
+        bail!("changed while it was set up");
+    }
+    Ok(fd)
 }
 
 pub fn finish(p: &Prepared, o: &Options, no_pivot: bool) -> Result<()> {

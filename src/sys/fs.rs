@@ -224,6 +224,22 @@ pub fn set_times(fd: BorrowedFd, st: &libc::stat) -> io::Result<()> {
     cvt(unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) }).map(drop)
 }
 
+/// `renameat2(RENAME_NOREPLACE)`: fails with EEXIST instead of replacing `to`.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (cstr(from)?, cstr(to)?);
+    // SAFETY: valid C strings; AT_FDCWD as both directory fds.
+    cvt(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
+}
+
 pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: `st` is a writable stat buffer.
@@ -250,6 +266,16 @@ pub fn flock(fd: BorrowedFd, exclusive: bool) -> io::Result<()> {
     };
     // SAFETY: valid fd.
     cvt_retry(|| unsafe { libc::flock(fd.as_raw_fd(), op) }).map(drop)
+}
+
+/// A non-blocking exclusive `flock`: false when someone else holds a lock.
+pub fn try_lock(fd: BorrowedFd) -> io::Result<bool> {
+    // SAFETY: valid fd.
+    match cvt_retry(|| unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {

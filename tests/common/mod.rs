@@ -211,6 +211,19 @@ impl Env {
             "state dir {} left behind",
             self.root.join(id).display()
         );
+        // Nor the temporary directory a create makes before naming it `<id>`.
+        let unnamed: Vec<_> = std::fs::read_dir(&self.root)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !id.is_empty() && n.starts_with(&format!("~{id}~")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            unnamed.is_empty(),
+            "unnamed state dirs left behind: {unnamed:?}"
+        );
         let cg = cgroup_dirs_named(id);
         assert!(cg.is_empty(), "cgroups left behind: {cg:?}");
         let procs = processes_of(&self.rootfs());
