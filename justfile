@@ -68,6 +68,10 @@ conformance runtime: deps rootfs
 bench: _need-root deps build rootfs
     bash scripts/bench.sh "{{ruse}}"
 
+# Fuzz every target of fuzz/ (or the ones named) for SECONDS each, on stable Rust; a crash fails (README "Fuzzing")
+fuzz seconds=env_var_or_default("FUZZ_SECONDS", "20") *targets:
+    bash scripts/fuzz.sh {{seconds}} {{targets}}
+
 # Check formatting
 fmt:
     cargo fmt --check
