@@ -99,7 +99,9 @@ for t in "${targets[@]}"; do
         new=$(ls -t "$artifacts" | head -n 1)
         if [ -n "$new" ] && [ "$(ls "$artifacts" | wc -l)" -gt "$before" ]; then
             echo "fuzz: $t: replaying $artifacts/$new" >&2
-            TMPDIR=$tmp "$bin" "$artifacts/$new" 2>&1 | grep -v '^INFO:' | head -n 30 >&2 || true
+            TMPDIR=$tmp "$bin" "$artifacts/$new" 2>&1 | grep -v -e '^INFO:' -e '^WARNING: Failed to find function' | head -n 40 >&2 || true
+            # The input itself, so a CI log is enough to reproduce it.
+            echo "fuzz: $t: input (base64): $(head -c 4096 "$artifacts/$new" | base64 -w0)" >&2
         fi
     fi
 done
