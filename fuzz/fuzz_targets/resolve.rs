@@ -32,7 +32,9 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let base = std::env::temp_dir().join(format!("ruse-fuzz-resolve-{}", std::process::id()));
+        // Canonical, so it compares with what /proc/self/fd shows (TMPDIR may be a symlink).
+        let tmp = fs::canonicalize(std::env::temp_dir()).unwrap();
+        let base = tmp.join(format!("ruse-fuzz-resolve-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         let outside = base.join("outside");
         fs::create_dir_all(&outside).unwrap();
