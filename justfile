@@ -45,11 +45,12 @@ demo: _need-root deps build rootfs
     trap '"{{ruse}}" --root "$root" delete --force "$id" >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
     "{{ruse}}" --root "$root" run --bundle bundles/busybox "$id"
 
-# Every test: unit, black-box (tests/*.rs), the OCI conformance suite against ruse, then vm-test
+# Every test: unit, black-box (tests/*.rs), a short fuzz run, the OCI conformance suite against ruse, then vm-test
 test: deps build rootfs && vm-test
     cargo fmt --check
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release
+    bash scripts/fuzz.sh 10
     @[ -f "{{conformance_dir}}/Cargo.toml" ] || { echo "just test: {{conformance_dir}}/Cargo.toml is missing" >&2; exit 1; }
     RUNTIME="{{ruse}}" cargo test --release --manifest-path "{{conformance_dir}}/Cargo.toml" --target-dir "{{justfile_directory()}}/target/oci-conformance"
 
@@ -67,6 +68,10 @@ conformance runtime: deps rootfs
 # Time create+start+delete and run of /bin/true for ruse, runc and crun (hyperfine; BENCH_RUNS=30)
 bench: _need-root deps build rootfs
     bash scripts/bench.sh "{{ruse}}"
+
+# Fuzz every target of fuzz/ (or the ones named) for SECONDS each, on stable Rust; a crash fails (README "Fuzzing")
+fuzz seconds=env_var_or_default("FUZZ_SECONDS", "20") *targets:
+    bash scripts/fuzz.sh {{seconds}} {{targets}}
 
 # Check formatting
 fmt:

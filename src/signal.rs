@@ -61,7 +61,8 @@ pub fn parse(s: &str) -> Result<i32> {
         } else {
             off.parse::<i32>().ok()?
         };
-        let v = base + sign * n;
+        // Checked: an offset near i32::MAX must be refused, not wrap (or panic in debug).
+        let v = base.checked_add(sign.checked_mul(n)?)?;
         (RTMIN..=RTMAX).contains(&v).then_some(v)
     };
     let v = if let Some(rest) = name.strip_prefix("RTMIN") {
@@ -97,6 +98,19 @@ mod tests {
         assert_eq!(parse("RTMAX-1").unwrap(), 63);
         for bad in [
             "FOO", "999", "0", "-1", "RTMIN+31", "RTMAX-31", "", "SIG", "RTMIN+x",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn huge_realtime_offsets_are_refused_not_overflowed() {
+        // Found by fuzz/fuzz_targets/signal.rs: `base + sign * n` overflowed i32.
+        for bad in [
+            "sigrtmax--2147483647",
+            "RTMAX--2147483648",
+            "RTMIN+2147483647",
+            "RTMIN+2147483614",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

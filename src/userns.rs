@@ -158,13 +158,16 @@ pub fn parse_subids(text: &str, name: &str, id: u32) -> Vec<(u64, u64)> {
 }
 
 /// True when `[start, start+count)` lies inside the union of `ranges` (adjacent entries may
-/// be joined, as newuidmap does).
+/// be joined, as newuidmap does). A range's end saturates: `/etc/subuid` may give any u64.
 fn covered(start: u64, count: u64, ranges: &[(u64, u64)]) -> bool {
     let end = start + count;
     let mut at = start;
     while at < end {
-        match ranges.iter().find(|&&(s, c)| s <= at && at < s + c) {
-            Some(&(s, c)) => at = s + c,
+        match ranges
+            .iter()
+            .find(|&&(s, c)| s <= at && at < s.saturating_add(c))
+        {
+            Some(&(s, c)) => at = s.saturating_add(c),
             None => return false,
         }
     }
@@ -467,5 +470,20 @@ mod tests {
             e.contains("/proc/self/uid_map") && !e.contains("alone"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn grants_ending_past_u64_do_not_overflow() {
+        // Found by fuzz/fuzz_targets/user.rs: `start + count` of a subuid line overflowed.
+        let text = "alice:1:18446744073709551615\nalice:18446744073709551615:5\n";
+        let sub = Grant {
+            own: Some(1000),
+            ranges: parse_subids(text, "alice", 1000),
+            source: "/etc/subuid".into(),
+        };
+        assert_eq!(sub.ranges.len(), 2);
+        let a = user(1000);
+        assert!(check_granted(&a, Kind::Uid, &[m(0, 5, 1), m(1, 100000, 65536)], &sub).is_ok());
+        assert!(check_granted(&a, Kind::Uid, &[m(0, 0, 1)], &sub).is_err());
     }
 }

@@ -4,7 +4,7 @@ pub mod create;
 pub mod delete;
 pub mod events;
 pub mod exec;
-mod exec_process;
+pub mod exec_process;
 pub mod info;
 pub mod kill;
 pub mod pause;
