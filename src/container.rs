@@ -86,9 +86,13 @@ impl Container {
     /// remove it under the create's feet.
     pub fn create_new(root: &Path, id: &str) -> Result<Container> {
         validate_id(id)?;
-        fs::create_dir_all(root)
-            .with_context(|| format!("create state root {}", root.display()))?;
         use std::os::unix::fs::DirBuilderExt;
+        // Private, as runc's: state.json holds the whole config, env secrets included.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .with_context(|| format!("create state root {}", root.display()))?;
         let dir = root.join(id);
         if dir.exists() {
             return Err(RuseError::Exists(id.to_string()).into());
@@ -195,7 +199,14 @@ impl Container {
     pub fn save(&mut self, facts: Facts) -> Result<()> {
         let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
         let data = serde_json::to_vec(&facts).context("serialise state")?;
-        let mut f = File::create(&tmp).with_context(|| format!("write {}", tmp.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("write {}", tmp.display()))?;
         f.write_all(&data)
             .with_context(|| format!("write {}", tmp.display()))?;
         fs::rename(&tmp, self.dir.join(STATE_FILE))

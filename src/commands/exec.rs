@@ -149,6 +149,15 @@ impl Drop for Child {
     }
 }
 
+fn initial_affinity(spec: &oci_spec::runtime::Spec) -> Option<String> {
+    spec.process()
+        .as_ref()?
+        .exec_cpu_affinity()
+        .as_ref()?
+        .initial()
+        .clone()
+}
+
 impl Launch {
     /// Starts the process; returns its host pid once it has exec'd.
     fn start(self, f: &Facts, state_root: &std::path::Path) -> Result<i32> {
@@ -163,6 +172,14 @@ impl Launch {
             armed: true,
         };
         drop((exe, theirs));
+        // config.md execCPUAffinity.initial: where the process runs before it joins the
+        // container's cgroup (whose cpuset may be narrower); `final` is set inside, after.
+        if let Some(aff) = initial_affinity(&self.spec) {
+            let cpus = crate::init::parse_cpus(&aff)
+                .with_context(|| format!("process.execCPUAffinity.initial {aff:?}"))?;
+            sp::sched_setaffinity(child.pid, &cpus)
+                .with_context(|| format!("process.execCPUAffinity.initial {aff:?}"))?;
+        }
         // Before it runs anything of the container's, so that limits hold from the start.
         crate::cgroups::join(&self.cgroup, child.pid)?;
         let chan = Channel(ours);

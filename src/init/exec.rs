@@ -32,7 +32,7 @@ pub(super) fn run(chan: &Channel, cfg: ExecConfig) -> Result<Never> {
     }
     let spec = &cfg.spec;
     let mut proc_ = process::Process::new(spec)?;
-    proc_.create_cwd = false;
+    proc_.for_exec = true;
     let tty = match (proc_.terminal, &console) {
         (true, Some(sock)) => {
             // The pty comes from the container's own devpts, as the container's console does.

@@ -6,6 +6,8 @@ mod exec;
 mod join;
 mod process;
 
+pub use process::parse_cpus;
+
 use crate::channel::{Channel, Config, FromInit, ToInit};
 use crate::rootfs;
 use crate::sys::{fs as sfs, process as sp, socket};
@@ -193,9 +195,17 @@ fn container_hooks(cfg: &Config, kind: &str, status: &str) -> Result<()> {
         return Ok(());
     };
     let ann = cfg.spec.annotations().clone().unwrap_or_default();
+    // Init builds the rootfs under umask 0 (modes are explicit there); a hook gets the
+    // usual 022, as under runc, unless the process's own umask is already set (startContainer).
+    let old = sfs::umask(0o022);
+    if old != 0 {
+        sfs::umask(old);
+    }
     // runtime.md "State": for hooks in the container namespace the pid is "the pid as seen by
     // the container": ours, in the container's pid namespace.
     let mut state = crate::state::creating_state(&cfg.id, sp::getpid(), &cfg.bundle, &ann);
     state["status"] = status.into();
-    crate::hooks::run(kind, list, &state)
+    let res = crate::hooks::run(kind, list, &state);
+    sfs::umask(old);
+    res
 }

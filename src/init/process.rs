@@ -25,8 +25,8 @@ pub struct Process<'a> {
     personality: Option<u64>,
     /// setgroups(2) is disabled in our user namespace (/proc/self/setgroups is "deny").
     setgroups_denied: bool,
-    /// Make process.cwd when it is missing (create does, as runc; exec does not).
-    pub create_cwd: bool,
+    /// A process `ruse exec` starts, not the container's init (execCPUAffinity is for those).
+    pub for_exec: bool,
 }
 
 /// What is left to do at `start`: the execve itself.
@@ -60,7 +60,7 @@ impl<'a> Process<'a> {
             terminal: p.terminal().unwrap_or(false),
             personality,
             setgroups_denied,
-            create_cwd: true,
+            for_exec: false,
         })
     }
 
@@ -73,11 +73,9 @@ impl<'a> Process<'a> {
     ) -> Result<Exec> {
         let p = self.p;
         let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+        // Init's cwd was made, if missing, while the rootfs was built (rootfs::finish, before
+        // a read-only root); exec's must exist.
         let cwd = p.cwd();
-        if self.create_cwd {
-            std::fs::create_dir_all(cwd)
-                .with_context(|| format!("process.cwd {}", cwd.display()))?;
-        }
         std::env::set_current_dir(cwd).with_context(|| format!("process.cwd {}", cwd.display()))?;
         // A cwd reached through a leaked fd (/proc/self/fd/N) is outside the root: getcwd
         // reports it unreachable (CVE-2024-21626).
@@ -150,14 +148,16 @@ impl<'a> Process<'a> {
         if let Some(domain) = self.personality {
             sp::personality(domain).context("linux.personality")?;
         }
+        // config.md: execCPUAffinity is for exec'd processes, not applicable to init.
         if let Some(aff) = p
             .exec_cpu_affinity()
             .as_ref()
+            .filter(|_| self.for_exec)
             .and_then(|a| a.cpu_affinity_final().clone())
         {
             let cpus = parse_cpus(&aff)
                 .with_context(|| format!("process.execCPUAffinity.final {aff:?}"))?;
-            sp::sched_setaffinity(&cpus)
+            sp::sched_setaffinity(0, &cpus)
                 .with_context(|| format!("process.execCPUAffinity.final {aff:?}"))?;
         }
         Ok(())

@@ -207,6 +207,15 @@ pub fn finish(p: &Prepared, o: &Options, no_pivot: bool) -> Result<()> {
     {
         apply::readonly(r, &plan::clean_dest(Path::new(path)))?;
     }
+    // A missing process.cwd is made (as runc does), mode 0755 whatever the umask, and before
+    // the root may turn read-only.
+    if let Some(p) = o.spec.process() {
+        let cwd = plan::clean_dest(p.cwd());
+        if matches!(resolve::open_path(r, &cwd), Err(e) if e.raw_os_error() == Some(libc::ENOENT)) {
+            resolve::mkdir_all(r, &cwd, 0o755)
+                .with_context(|| format!("process.cwd {}", p.cwd().display()))?;
+        }
+    }
     if o.spec
         .root()
         .as_ref()

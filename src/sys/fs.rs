@@ -337,9 +337,10 @@ pub fn sealed_self_copy() -> io::Result<OwnedFd> {
     Ok(memfd)
 }
 
-pub fn umask(mask: u32) {
+/// Sets the file mode creation mask; returns the previous one.
+pub fn umask(mask: u32) -> u32 {
     // SAFETY: umask cannot fail.
-    unsafe { libc::umask(mask) };
+    unsafe { libc::umask(mask) }
 }
 
 pub fn chroot(path: &Path) -> io::Result<()> {

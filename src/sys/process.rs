@@ -182,7 +182,8 @@ pub fn personality(domain: u64) -> io::Result<()> {
     cvt(unsafe { libc::personality(domain as libc::c_ulong) }).map(drop)
 }
 
-pub fn sched_setaffinity(cpus: &[usize]) -> io::Result<()> {
+/// Pins `pid` (0: the caller) to `cpus`.
+pub fn sched_setaffinity(pid: libc::pid_t, cpus: &[usize]) -> io::Result<()> {
     // SAFETY: an all-zero cpu_set_t is valid.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for &c in cpus {
@@ -193,7 +194,7 @@ pub fn sched_setaffinity(cpus: &[usize]) -> io::Result<()> {
         unsafe { libc::CPU_SET(c, &mut set) };
     }
     // SAFETY: `set` is a valid cpu_set_t of the size we pass.
-    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) })
+    cvt(unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) })
         .map(drop)
 }
 
