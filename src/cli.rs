@@ -393,16 +393,18 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
                     Some((n, v)) => (n.to_string(), Some(v.to_string())),
                     None => (body, None),
                 };
+                // `spec --rootless` is a boolean; the global `--rootless` takes a value.
+                let boolean = BOOL_FLAGS.contains(&name.as_str())
+                    || (verb.as_deref() == Some("spec") && name == "rootless");
                 match value {
-                    Some(v) if BOOL_FLAGS.contains(&name.as_str()) => match v.as_str() {
+                    Some(v) if boolean => match v.as_str() {
                         "true" | "1" | "t" | "T" | "TRUE" | "True" => out.push(format!("--{name}")),
                         "false" | "0" | "f" | "F" | "FALSE" | "False" => {}
                         _ => out.push(format!("--{name}={v}")),
                     },
                     Some(v) => out.push(format!("--{name}={v}")),
                     None => {
-                        value_next = LONG_FLAGS.contains(&name.as_str())
-                            && !BOOL_FLAGS.contains(&name.as_str());
+                        value_next = LONG_FLAGS.contains(&name.as_str()) && !boolean;
                         out.push(format!("--{name}"));
                     }
                 }
@@ -426,9 +428,72 @@ pub fn normalize(args: impl IntoIterator<Item = String>) -> Vec<String> {
     out
 }
 
+/// The global `--log` and `--log-format json` of normalised argv, read without clap: when
+/// the arguments do not parse, the error still belongs in the log (containerd reports the
+/// last error line of it).
+pub fn log_target(args: &[String]) -> (Option<PathBuf>, bool) {
+    let (mut log, mut json) = (None, false);
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let (name, value) = match a.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (a.as_str(), None),
+        };
+        match name {
+            "--log" => log = value.or_else(|| it.next().cloned()).map(PathBuf::from),
+            "--log-format" => {
+                json = value.or_else(|| it.next().cloned()).as_deref() == Some("json")
+            }
+            "--root" | "--rootless" | "--criu" if value.is_none() => {
+                it.next();
+            }
+            n if n.starts_with('-') => {}
+            // The verb: what follows are its own flags.
+            _ => break,
+        }
+    }
+    (log, json)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_target_is_read_from_the_globals_only() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (log, json) = log_target(&v(&[
+            "ruse",
+            "--root",
+            "/r",
+            "--log",
+            "/l.json",
+            "--log-format=json",
+            "create",
+            "--log",
+            "x",
+        ]));
+        assert_eq!(log.as_deref(), Some(std::path::Path::new("/l.json")));
+        assert!(json);
+        assert_eq!(log_target(&v(&["ruse", "kill", "--log=/x"])), (None, false));
+    }
+
+    #[test]
+    fn spec_rootless_is_a_boolean() {
+        let cli = Cli::try_parse_from(n(&["ruse", "spec", "--rootless=true"])).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Spec { rootless: true, .. })
+        ));
+        let cli = Cli::try_parse_from(n(&["ruse", "spec", "--rootless=false"])).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Spec {
+                rootless: false,
+                ..
+            })
+        ));
+    }
 
     fn n(v: &[&str]) -> Vec<String> {
         normalize(v.iter().map(|s| s.to_string()))

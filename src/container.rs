@@ -167,14 +167,21 @@ impl Container {
     }
 
     /// Removes what creates of `id` killed before their directory got its name left behind
-    /// (see `create_new`): temporary directories nobody holds locked. They hold nothing yet.
+    /// (see `create_new`): temporary directories whose create is dead and that nobody holds
+    /// locked. They hold nothing yet.
     pub fn sweep_unnamed(root: &Path, id: &str) {
         let prefix = format!("{TMP_PREFIX}{id}~");
         let Ok(rd) = fs::read_dir(root) else { return };
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name();
             let rest = name.to_str().and_then(|n| n.strip_prefix(&prefix));
-            if !rest.is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit())) {
+            let Some(pid) = rest.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            // A live create holds no lock between its mkdir and its flock: only the
+            // directories of creates that are gone may go.
+            if Path::new("/proc").join(pid).exists() {
                 continue;
             }
             let path = e.path();
@@ -288,7 +295,7 @@ mod tests {
     }
 
     /// The directory appears under its name already locked, and what killed creates leave
-    /// unnamed is swept unless a live create still holds it.
+    /// unnamed is swept unless its create is alive or something still holds it.
     #[test]
     fn named_only_once_locked_and_unnamed_leftovers_swept() {
         let root = std::env::temp_dir().join(format!("ruse-ut-sweep-{}", std::process::id()));
@@ -296,10 +303,19 @@ mod tests {
         let held = File::open(&c.dir).unwrap();
         assert!(!crate::sys::fs::try_lock(held.as_fd()).unwrap());
         assert_eq!(list_ids(&root).unwrap(), ["y1"]);
-        for n in ["~y1~1", "~y1~2", "~y1~abc", "~y10~3"] {
+        // Pids above the kernel's pid_max limit (2^22) are dead; ours is live but unlocked,
+        // as a create between its mkdir and its flock.
+        let live = format!("~y1~{}", std::process::id());
+        for n in [
+            "~y1~4194399",
+            "~y1~4194398",
+            "~y1~abc",
+            "~y10~3",
+            live.as_str(),
+        ] {
             fs::create_dir(root.join(n)).unwrap();
         }
-        let busy = File::open(root.join("~y1~2")).unwrap();
+        let busy = File::open(root.join("~y1~4194398")).unwrap();
         crate::sys::fs::flock(busy.as_fd(), true).unwrap();
         assert_eq!(
             list_ids(&root).unwrap(),
@@ -312,7 +328,9 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, ["y1", "~y10~3", "~y1~2", "~y1~abc"]);
+        let mut want = vec!["y1", "~y10~3", "~y1~4194398", "~y1~abc", live.as_str()];
+        want.sort();
+        assert_eq!(left, want);
         let _ = fs::remove_dir_all(&root);
     }
 }

@@ -21,7 +21,10 @@ pub struct Request<'a> {
     pub no_new_keyring: bool,
     /// A connected console socket (detached) or our own socketpair end (foreground run).
     pub console: Option<OwnedFd>,
+    /// Fds 3.. passed to the process: the socket-activation ones, then --preserve-fds.
     pub preserve_fds: u32,
+    /// How many of them are socket-activation fds (LISTEN_FDS, see create.rs).
+    pub listen_fds: u32,
     /// Cgroups only where delegated (`--rootless`, see rootless.rs).
     pub rootless_cgroups: bool,
 }
@@ -240,7 +243,7 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     };
     let cfg = Config {
         id: req.id.to_string(),
-        spec: spec.clone(),
+        spec: with_listen_env(spec, req.listen_fds),
         bundle: req.bundle.dir.clone(),
         rootfs: req.bundle.rootfs.clone(),
         ns,
@@ -258,6 +261,24 @@ pub fn launch(mut req: Request) -> Result<Launched> {
     launched.start_time = crate::state::process_start_time(launched.pid)
         .context("container init vanished after setup")?;
     Ok(launched)
+}
+
+/// The spec init runs: with socket-activation fds, LISTEN_FDS and LISTEN_PID=1 (init is pid 1
+/// of its namespace, or learns no better) replace any the config has. The saved config keeps
+/// the bundle's, so `exec` does not inherit them.
+fn with_listen_env(spec: &oci_spec::runtime::Spec, n: u32) -> oci_spec::runtime::Spec {
+    let mut spec = spec.clone();
+    if n == 0 {
+        return spec;
+    }
+    if let Some(p) = spec.process_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".to_string());
+        p.set_env(Some(env));
+    }
+    spec
 }
 
 /// Writes the id maps of the new user namespace of `pid` from outside it (userns.rs).

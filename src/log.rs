@@ -58,6 +58,11 @@ pub fn error(msg: &str) {
     emit("error", msg, true);
 }
 
+/// An error already printed on stderr (clap's usage errors), for the log file only.
+pub fn error_to_log_only(msg: &str) {
+    emit("error", msg, false);
+}
+
 pub fn warn(msg: &str) {
     emit("warning", msg, true);
 }

@@ -19,6 +19,21 @@ fn main() {
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
+            if e.use_stderr() {
+                let (path, json) = cli::log_target(&args);
+                if path.is_some() {
+                    // clap's first paragraph, on one line: "… not provided: <ID>".
+                    let text = e.to_string();
+                    let first: Vec<&str> = text
+                        .lines()
+                        .take_while(|l| !l.trim().is_empty())
+                        .map(str::trim)
+                        .collect();
+                    let msg = first.join(" ");
+                    log::init(path.as_deref(), json, false);
+                    log::error_to_log_only(msg.trim_start_matches("error: "));
+                }
+            }
             std::process::exit(code);
         }
     };

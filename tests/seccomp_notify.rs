@@ -172,15 +172,22 @@ fn bad_profiles_fail_with_the_rule_named_and_leave_nothing() {
     }
 }
 
-/// The filter is in place once `create` returns, as with runc, with and without
-/// no_new_privs (root installs it before dropping CAP_SYS_ADMIN then).
+/// Where the filter goes on. Without no_new_privs it is in place once `create` returns, as
+/// with runc (root installs it before dropping CAP_SYS_ADMIN). With it, and no listener to
+/// hand over, it goes on last, right before the execve: created init has none yet, and the
+/// program runs under it.
 #[test]
-fn filter_is_installed_at_create_with_and_without_no_new_privs() {
+fn filter_is_installed_at_create_without_no_new_privs_and_last_with_it() {
     if !common::root_or_skip() {
         return;
     }
     for nnp in [true, false] {
-        let env = probe_env(&["111".into()]);
+        let env = Env::new(&[
+            "grep",
+            "-E",
+            "^(Seccomp|Seccomp_filters|NoNewPrivs):",
+            "/proc/self/status",
+        ]);
         env.edit(|c| {
             c["process"]["noNewPrivileges"] = nnp.into();
             c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
@@ -198,14 +205,67 @@ fn filter_is_installed_at_create_with_and_without_no_new_privs() {
                 .unwrap_or_default()
                 .to_string()
         };
-        assert_eq!(field("Seccomp:"), "2", "nnp {nnp}: {status}");
-        assert_eq!(field("Seccomp_filters:"), "1", "nnp {nnp}");
-        assert_eq!(field("NoNewPrivs:"), if nnp { "1" } else { "0" });
-        let o = env.ruse(&["start", &id]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        env.wait_status(&id, "stopped");
-        let o = env.ruse(&["delete", &id]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            field("Seccomp:"),
+            if nnp { "0" } else { "2" },
+            "nnp {nnp}: {status}"
+        );
+        assert_eq!(
+            field("NoNewPrivs:"),
+            if nnp { "1" } else { "0" },
+            "nnp {nnp}"
+        );
+        assert!(env.ruse(&["delete", "--force", &id]).status.success());
+        env.assert_clean(&id);
+        let id = unique_id("sc-running");
+        let out = env.run(&id);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let want_nnp = if nnp { "1" } else { "0" };
+        let got: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "NoNewPrivs:",
+                want_nnp,
+                "Seccomp:",
+                "2",
+                "Seccomp_filters:",
+                "1"
+            ],
+            "nnp {nnp}: {text}"
+        );
         env.assert_clean(&id);
     }
+}
+
+/// With no_new_privs the filter is the last thing before the execve, so a profile may deny
+/// what ruse itself uses to start the container (its messages, the start connection, fd and
+/// signal cleanup); the program still runs, as under runc.
+#[test]
+fn a_profile_denying_what_the_runtime_uses_still_starts_with_no_new_privs() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let denied = [
+        "accept4",
+        "sendmsg",
+        "recvmsg",
+        "recvfrom",
+        "close_range",
+        "rt_sigprocmask",
+        "prctl",
+        "close",
+    ];
+    let env = Env::new(&["echo", "hello"]);
+    env.edit(|c| {
+        c["process"]["noNewPrivileges"] = true.into();
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": denied, "action": "SCMP_ACT_ERRNO"}]});
+    });
+    let id = unique_id("sc-deny-rt");
+    let out = env.run(&id);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    env.assert_clean(&id);
 }

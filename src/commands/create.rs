@@ -35,13 +35,18 @@ pub fn create(
         bail!("not supported: --pidfd-socket {}", p.display());
     }
     // Fds the caller leaked to us (no CLOEXEC) must reach neither hooks nor the container;
-    // only the --preserve-fds range is passed on (CVE-2024-21626).
-    crate::sys::fs::cloexec_from(3 + a.preserve_fds).context("mark inherited fds close-on-exec")?;
+    // only the socket-activation and --preserve-fds ranges are passed on (CVE-2024-21626).
+    let listen = listen_fds();
+    let passed = listen + a.preserve_fds;
+    crate::sys::fs::cloexec_from(3 + passed).context("mark inherited fds close-on-exec")?;
     // A missing fd in the range would later be taken by one of ruse's own sockets, which the
     // container would then inherit.
-    for fd in 3..3 + a.preserve_fds {
+    for fd in 3..3 + passed {
         if !crate::sys::fs::is_open(fd as i32) {
-            bail!("--preserve-fds {}: fd {fd} is not open", a.preserve_fds);
+            bail!(
+                "--preserve-fds {} (after LISTEN_FDS {listen}): fd {fd} is not open",
+                a.preserve_fds
+            );
         }
     }
     let mut c = Container::create_new(&g.root, &a.id)?;
@@ -51,6 +56,21 @@ pub fn create(
             let _ = c.remove();
             Err(e)
         }
+    }
+}
+
+/// systemd socket activation, as runc does it: the fds 3.. that LISTEN_FDS announces (when
+/// LISTEN_PID, if set, is ours) go to init ahead of the --preserve-fds range, and the process
+/// learns of them as LISTEN_FDS=n, LISTEN_PID=1.
+pub fn listen_fds() -> u32 {
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0);
+    match std::env::var("LISTEN_PID").ok().map(|p| p.parse::<i32>()) {
+        Some(Ok(pid)) if pid == crate::sys::process::getpid() => n,
+        Some(_) => 0,
+        None => n,
     }
 }
 
@@ -84,7 +104,8 @@ fn launch_and_save(
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         console,
-        preserve_fds: a.preserve_fds,
+        preserve_fds: listen_fds() + a.preserve_fds,
+        listen_fds: listen_fds(),
         rootless_cgroups,
     })?;
     let facts = Facts {

@@ -102,6 +102,9 @@ pub(crate) fn supervise(pid: i32, sigfd: BorrowedFd, master: Option<&OwnedFd>) -
 fn wait_loop(pid: i32, sigfd: BorrowedFd, master: Option<&OwnedFd>) -> Result<i32> {
     let mut stdin_open = master.is_some();
     let mut buf = [0u8; 8192];
+    // Once every slave end is closed the master polls readable (hang-up) forever and reads
+    // EIO: it is then dropped from the poll set, or the loop would spin until the exit.
+    let mut master = master;
     loop {
         let mut fds = vec![sigfd.as_raw_fd()];
         if let Some(m) = master {
@@ -127,11 +130,12 @@ fn wait_loop(pid: i32, sigfd: BorrowedFd, master: Option<&OwnedFd>) -> Result<i3
             }
         }
         if let Some(m) = master {
-            if ready.get(1) == Some(&true) && copy(m.as_raw_fd(), 1, &mut buf) == 0 {
-                // Hang-up: the container closed the terminal; keep waiting for its exit.
-            }
             if stdin_open && ready.get(2) == Some(&true) && copy(0, m.as_raw_fd(), &mut buf) == 0 {
                 stdin_open = false;
+            }
+            if ready.get(1) == Some(&true) && copy(m.as_raw_fd(), 1, &mut buf) == 0 {
+                // Hang-up: the container closed the terminal; keep waiting for its exit.
+                master = None;
             }
         }
     }

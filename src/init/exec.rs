@@ -46,8 +46,15 @@ pub(super) fn run(chan: &Channel, cfg: ExecConfig) -> Result<Never> {
     drop(console);
     // The process outlives a detached `ruse exec`: from here on it is on its own.
     sp::set_pdeathsig(0).context("clear parent death signal")?;
-    let mut install = || install_seccomp(chan, cfg.seccomp.as_ref());
-    let exec = proc_.prepare(tty.as_ref().map(|s| s.as_fd()), &mut install)?;
+    let late = process::late_seccomp(spec, cfg.seccomp.as_ref());
+    let mut install = || match late {
+        true => Ok(()),
+        false => install_seccomp(chan, cfg.seccomp.as_ref()),
+    };
+    let mut exec = proc_.prepare(tty.as_ref().map(|s| s.as_fd()), &mut install)?;
+    if let Some(f) = cfg.seccomp.as_ref().filter(|_| late) {
+        exec.filter_last(f);
+    }
     drop(tty);
     Err(exec.exec(cfg.preserve_fds, None))
 }

@@ -112,11 +112,18 @@ fn run(chan: &Channel) -> Result<Never> {
     if let (Some((master, slave)), Some(sock)) = (&prepared.console, &console) {
         process::send_console(sock.as_fd(), master.as_fd(), slave.as_fd(), spec)?;
     }
-    let mut install = || install_seccomp(chan, cfg.seccomp.as_ref());
-    let exec = proc_.prepare(
+    let late = process::late_seccomp(spec, cfg.seccomp.as_ref());
+    let mut install = || match late {
+        true => Ok(()),
+        false => install_seccomp(chan, cfg.seccomp.as_ref()),
+    };
+    let mut exec = proc_.prepare(
         prepared.console.as_ref().map(|(_, s)| s.as_fd()),
         &mut install,
     )?;
+    if let Some(f) = cfg.seccomp.as_ref().filter(|_| late) {
+        exec.filter_last(f);
+    }
     drop(prepared);
     drop(console);
     // Credentials changed: the kernel cleared the parent-death signal; arm it again so a

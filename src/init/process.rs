@@ -34,6 +34,21 @@ pub struct Exec {
     path: CString,
     argv: Vec<CString>,
     env: Vec<CString>,
+    /// A filter installed last, right before the execve (see `late_seccomp`).
+    late_filter: Option<(Vec<seccompiler::sock_filter>, libc::c_ulong)>,
+}
+
+/// Whether the filter can go on last, right before the execve: with noNewPrivileges (no
+/// privilege is needed then) and no listener to hand to the runtime. Nothing of ruse's own
+/// then runs under it (as in runc, which installs it after its start handshake), so a profile
+/// that denies what ruse uses (sendmsg, accept4, close_range, …) cannot break the start.
+pub fn late_seccomp(spec: &Spec, filter: Option<&crate::seccomp::Compiled>) -> bool {
+    let nnp = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.no_new_privileges())
+        .unwrap_or(false);
+    nnp && filter.is_some_and(|f| f.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0)
 }
 
 impl<'a> Process<'a> {
@@ -113,6 +128,7 @@ impl<'a> Process<'a> {
             path: CString::new(path.as_os_str().as_bytes())?,
             argv: args.iter().map(|a| c(a)).collect::<Result<_>>()?,
             env: env.iter().map(|e| c(e)).collect::<Result<_>>()?,
+            late_filter: None,
         })
     }
 
@@ -204,6 +220,11 @@ impl<'a> Process<'a> {
 }
 
 impl Exec {
+    /// Installs `filter` right before the execve instead of now (see `late_seccomp`).
+    pub fn filter_last(&mut self, filter: &crate::seccomp::Compiled) {
+        self.late_filter = Some((filter.program(), filter.flags));
+    }
+
     /// Closes every fd but stdio and the preserved ones, then execs. Returns only on error.
     /// `announce`: a connection told, just before the execve, that nothing but the execve
     /// itself is left (`start` reads EXEC_MARKER then EOF; EOF alone means init died).
@@ -220,6 +241,11 @@ impl Exec {
         if let Some(conn) = announce {
             if let Err(e) = crate::sys::socket::send(conn, crate::channel::EXEC_MARKER, &[]) {
                 return anyhow!("tell start that the process is being executed: {e}");
+            }
+        }
+        if let Some((prog, flags)) = &self.late_filter {
+            if let Err(e) = crate::sys::seccomp::install(prog, *flags) {
+                return anyhow!("linux.seccomp: install the filter: {e}");
             }
         }
         let e = sp::execve(&self.path, &self.argv, &self.env);

@@ -208,11 +208,11 @@ pub fn finish(p: &Prepared, o: &Options, no_pivot: bool) -> Result<()> {
         apply::readonly(r, &plan::clean_dest(Path::new(path)))?;
     }
     // A missing process.cwd is made (as runc does), mode 0755 whatever the umask, and before
-    // the root may turn read-only.
+    // the root may turn read-only; a dangling symlink on the way is refused (as runc's MkdirAll).
     if let Some(p) = o.spec.process() {
         let cwd = plan::clean_dest(p.cwd());
         if matches!(resolve::open_path(r, &cwd), Err(e) if e.raw_os_error() == Some(libc::ENOENT)) {
-            resolve::mkdir_all(r, &cwd, 0o755)
+            resolve::mkdir_all_no_dangling(r, &cwd, 0o755)
                 .with_context(|| format!("process.cwd {}", p.cwd().display()))?;
         }
     }

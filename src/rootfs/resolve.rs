@@ -50,7 +50,13 @@ const MAX_LINKS: usize = 40;
 
 /// Makes every missing directory of `rel` and returns an O_PATH fd of the last one.
 pub fn mkdir_all(root: BorrowedFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
-    make(root, rel, mode, false)
+    make(root, rel, mode, false, true)
+}
+
+/// As [`mkdir_all`], but a dangling symlink on the way is an error instead of being made
+/// (process.cwd, as runc's `os.MkdirAll` inside the container).
+pub fn mkdir_all_no_dangling(root: BorrowedFd, rel: &Path, mode: u32) -> Result<OwnedFd> {
+    make(root, rel, mode, false, false)
 }
 
 fn open_dir(root: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
@@ -66,7 +72,7 @@ fn open_dir(root: BorrowedFd, rel: &Path) -> io::Result<OwnedFd> {
 /// Makes sure `rel` exists as a directory (or as an empty file when `file`), creating parents,
 /// and returns an O_PATH fd of it.
 pub fn ensure(root: BorrowedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
-    let fd = make(root, rel, 0o755, file)?;
+    let fd = make(root, rel, 0o755, file, true)?;
     let st = crate::sys::fs::fstat(fd.as_fd())?;
     if file && st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         bail!(
@@ -85,7 +91,7 @@ pub fn ensure(root: BorrowedFd, rel: &Path, file: bool) -> Result<OwnedFd> {
 /// Every open is RESOLVE_IN_ROOT and every creation is a `*at` call on a parent fd that was
 /// resolved inside the root, on a last component that is never followed: nothing can be
 /// created outside the root, even while the rootfs races.
-fn make(root: BorrowedFd, rel: &Path, mode: u32, file: bool) -> Result<OwnedFd> {
+fn make(root: BorrowedFd, rel: &Path, mode: u32, file: bool, dangling: bool) -> Result<OwnedFd> {
     let mut todo: VecDeque<OsString> = rel.iter().map(OsStr::to_os_string).collect();
     let mut done = PathBuf::new();
     let mut links = 0;
@@ -105,6 +111,9 @@ fn make(root: BorrowedFd, rel: &Path, mode: u32, file: bool) -> Result<OwnedFd> 
         let parent = open_dir(root, &done).with_context(|| format!("open {}", show(&done)))?;
         let name_path = Path::new(&name);
         match readlinkat(parent.as_fd(), name_path) {
+            Ok(_) if !dangling => {
+                bail!("{}: is a dangling symbolic link", show(&path));
+            }
             Ok(target) => {
                 // A dangling symlink: continue from where it points.
                 links += 1;
