@@ -1379,3 +1379,33 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
         env.assert_clean(&id);
     }
 }
+
+/// As runc: `kill --all` of a stopped container still reaches what its cgroup holds (a child
+/// left behind when there is no pid namespace), which containerd's shim relies on; a plain
+/// `kill` of it is refused.
+#[test]
+fn kill_all_of_a_stopped_container_reaches_its_leftovers() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["sh", "-c", "sleep 1000 & exit 0"]);
+    env.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    let id = unique_id("killstopped");
+    start(&env, &id);
+    env.wait_status(&id, "stopped");
+    let rootfs = env.rootfs();
+    wait_for("the orphan sleep", || {
+        !common::processes_of(&rootfs).is_empty()
+    });
+    let plain = env.ruse(&["kill", &id, "9"]);
+    common::assert_error("kill of a stopped container", &plain, &["not running"]);
+    let out = env.ruse(&["kill", "--all", &id, "9"]);
+    assert!(out.status.success(), "kill --all: {}", stderr(&out));
+    wait_for("the orphan to die", || {
+        common::processes_of(&rootfs).is_empty()
+    });
+    delete(&env, &id);
+}

@@ -925,3 +925,89 @@ fn exec_forwards_signals() {
     assert!(env.ruse(&["delete", "--force", &id]).status.success());
     env.assert_clean(&id);
 }
+
+// create's --pidfd-socket (runc 1.2): a pidfd of init reaches the socket once create returns;
+// a socket that cannot be reached fails create before anything is made.
+#[test]
+fn create_pidfd_socket_gets_init() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["sleep", "1000"]);
+    let id = unique_id("cpidfd");
+    let path = env.dir.join("init-pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let bundle = env.bundle();
+    let out = env.ruse(&[
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--pidfd-socket",
+        path.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (conn, _) = listener.accept().unwrap();
+    let (_, pidfd) = recv_fd(&conn);
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).unwrap();
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    assert!(info.contains(&format!("Pid:\t{pid}\n")), "{info}");
+    assert!(env.ruse(&["delete", "--force", &id]).status.success());
+    env.assert_clean(&id);
+
+    let missing = env.dir.join("nobody-listens.sock");
+    let out = env.ruse(&[
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--pidfd-socket",
+        missing.to_str().unwrap(),
+        &id,
+    ]);
+    common::assert_error(
+        "create --pidfd-socket to nothing",
+        &out,
+        &["--pidfd-socket", "nobody-listens.sock", "No such file"],
+    );
+    env.assert_clean(&id);
+}
+
+// Socket activation as runc does it: LISTEN_FDS fds 3.. reach the container ahead of the
+// --preserve-fds range, and the process is told LISTEN_FDS=n, LISTEN_PID=1.
+#[test]
+fn listen_fds_reach_the_container() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&[
+        "sh",
+        "-c",
+        "echo $LISTEN_FDS $LISTEN_PID; ls /proc/self/fd | tr '\\n' ' '",
+    ]);
+    let secret = env.dir.join("activated");
+    fs::write(&secret, "x").unwrap();
+    let id = unique_id("listen");
+    let script = format!(
+        "exec 3<'{s}' 4<'{s}' 5<'{s}' 6<'{s}'; exec \"$0\" \"$@\"",
+        s = secret.display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script, RUSE, "--root"])
+        .arg(&env.root)
+        .args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(env.bundle())
+        .arg(&id)
+        .env("LISTEN_FDS", "2")
+        .env_remove("LISTEN_PID")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("2 1"), "{text}");
+    // ls's own directory fd is the one more; fd 6 stays out.
+    let fds: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2", "3", "4", "5", "6"], "{text}");
+    env.assert_clean(&id);
+}

@@ -31,9 +31,14 @@ pub fn create(
         (false, _, Some(_)) => bail!("--console-socket given but process.terminal is false"),
         (false, _, None) => None,
     };
-    if let Some(p) = &a.pidfd_socket {
-        bail!("not supported: --pidfd-socket {}", p.display());
-    }
+    // Connected before anything is made, as runc does, so a bad path fails cleanly.
+    let pidfd_socket = match &a.pidfd_socket {
+        Some(p) => Some(
+            crate::sys::socket::connect(p, libc::SOCK_STREAM)
+                .with_context(|| format!("--pidfd-socket {}", p.display()))?,
+        ),
+        None => None,
+    };
     // Fds the caller leaked to us (no CLOEXEC) must reach neither hooks nor the container;
     // only the socket-activation and --preserve-fds ranges are passed on (CVE-2024-21626).
     let listen = listen_fds();
@@ -50,7 +55,15 @@ pub fn create(
         }
     }
     let mut c = Container::create_new(&g.root, &a.id)?;
-    match launch_and_save(&mut c, b, a, console, crate::rootless::cgroups(g.rootless)) {
+    let saved = launch_and_save(&mut c, b, a, console, crate::rootless::cgroups(g.rootless));
+    let sent = saved.and_then(|l| match (&pidfd_socket, &a.pidfd_socket) {
+        (Some(sock), Some(p)) => {
+            super::exec::send_pidfd(sock, l.pid, p)?;
+            Ok(l)
+        }
+        _ => Ok(l),
+    });
+    match sent {
         Ok(l) => Ok((c, l)),
         Err(e) => {
             let _ = c.remove();

@@ -113,7 +113,9 @@ pub fn exec(g: &Globals, a: &ExecArgs) -> Result<i32> {
         super::create::write_pid_file(p, pid)?;
     }
     if let Some(p) = &a.pidfd_socket {
-        send_pidfd(p, pid)?;
+        let sock = socket::connect(p, libc::SOCK_STREAM)
+            .with_context(|| format!("--pidfd-socket {}", p.display()))?;
+        send_pidfd(&sock, pid, p)?;
     }
     let Some(sigfd) = sigfd else { return Ok(0) };
     let master = match &ours {
@@ -301,9 +303,8 @@ fn sub_cgroup(cg: &crate::cgroups::Cgroup, specs: &[String]) -> Result<crate::cg
 
 /// runc's --pidfd-socket: connect and send a pidfd of the process (SCM_RIGHTS, the payload
 /// naming it), for callers that must not race pid reuse.
-fn send_pidfd(path: &std::path::Path, pid: i32) -> Result<()> {
+pub fn send_pidfd(sock: &OwnedFd, pid: i32, path: &std::path::Path) -> Result<()> {
     let what = || format!("--pidfd-socket {}", path.display());
     let fd = sp::pidfd_open(pid).with_context(what)?;
-    let sock = socket::connect(path, libc::SOCK_STREAM).with_context(what)?;
     socket::send(sock.as_fd(), b"pidfd", &[fd.as_raw_fd()]).with_context(what)
 }

@@ -74,8 +74,9 @@ fn merge_env(base: Option<&Vec<Value>>, extra: &[String]) -> Result<Vec<String>>
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
     for e in extra {
-        let Some((key, _)) = e.split_once('=') else {
-            bail!("--env {e:?}: must be KEY=value");
+        let key = match e.split_once('=') {
+            Some((k, _)) if !k.is_empty() => k,
+            _ => bail!("--env {e:?}: must be KEY=value with a non-empty KEY"),
         };
         let prefix = format!("{key}=");
         match env.iter_mut().find(|x| x.starts_with(&prefix)) {
@@ -221,7 +222,9 @@ mod tests {
         let base = vec![json!("PATH=/bin"), json!("A=1")];
         let got = merge_env(Some(&base), &["A=2".into(), "B=x=y".into()]).unwrap();
         assert_eq!(got, ["PATH=/bin", "A=2", "B=x=y"]);
-        assert!(merge_env(None, &["NOEQ".into()]).is_err());
+        for bad in ["NOEQ", "=x", "="] {
+            assert!(merge_env(None, &[bad.into()]).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -14,7 +14,13 @@ use std::os::unix::fs::MetadataExt;
 pub fn kill(g: &Globals, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = crate::signal::parse(signal.unwrap_or("SIGTERM"))?;
     let (c, f) = Container::open_existing(&g.root, id, Lock::Exclusive)?;
-    if f.status(&c.dir) == Status::Stopped {
+    let stopped = f.status(&c.dir) == Status::Stopped;
+    // As runc: `--all` still reaches what is left in the cgroup once init is gone (children
+    // of a container sharing the host's pid namespace); containerd's shim relies on it.
+    if stopped && all {
+        return signal_all(&f, sig);
+    }
+    if stopped {
         return Err(RuseError::WrongStatus("kill", "stopped").into());
     }
     // Without its own pid namespace, init's death does not take the other processes along:
