@@ -1011,3 +1011,41 @@ fn listen_fds_reach_the_container() {
     assert_eq!(fds, ["0", "1", "2", "3", "4", "5", "6"], "{text}");
     env.assert_clean(&id);
 }
+
+// A process whose pid file or pidfd cannot be handed over is killed, as runc does: the caller
+// cannot know of it, so it must not run on in the container.
+#[test]
+fn exec_kills_the_process_it_cannot_hand_over() {
+    if !common::root_or_skip() {
+        return;
+    }
+    let env = Env::new(&["sleep", "1000"]);
+    let id = running(&env, "handover");
+    let rootfs = env.rootfs();
+    let before = common::processes_of(&rootfs).len();
+    let nowhere = env.dir.join("no-such-dir").join("p.pid");
+    let out = exec_detached(
+        &env,
+        &["--pid-file", nowhere.to_str().unwrap(), &id, "sleep", "333"],
+    );
+    assert_exec_error("exec --pid-file in a missing dir", &out, &["no-such-dir"]);
+    let missing = env.dir.join("nobody.sock");
+    let out = exec_detached(
+        &env,
+        &[
+            "--pidfd-socket",
+            missing.to_str().unwrap(),
+            &id,
+            "sleep",
+            "333",
+        ],
+    );
+    assert_exec_error("exec --pidfd-socket to nothing", &out, &["nobody.sock"]);
+    let end = Instant::now() + Duration::from_secs(5);
+    while common::processes_of(&rootfs).len() != before {
+        assert!(Instant::now() < end, "an exec'd sleep was left running");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(env.ruse(&["delete", "--force", &id]).status.success());
+    env.assert_clean(&id);
+}

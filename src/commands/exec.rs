@@ -109,13 +109,21 @@ pub fn exec(g: &Globals, a: &ExecArgs) -> Result<i32> {
         cgroup,
     };
     let pid = launch.start(&f, &g.root)?;
-    if let Some(p) = &a.pid_file {
-        super::create::write_pid_file(p, pid)?;
-    }
-    if let Some(p) = &a.pidfd_socket {
-        let sock = socket::connect(p, libc::SOCK_STREAM)
-            .with_context(|| format!("--pidfd-socket {}", p.display()))?;
-        send_pidfd(&sock, pid, p)?;
+    let handed_over = || -> Result<()> {
+        if let Some(p) = &a.pid_file {
+            super::create::write_pid_file(p, pid)?;
+        }
+        if let Some(p) = &a.pidfd_socket {
+            let sock = socket::connect(p, libc::SOCK_STREAM)
+                .with_context(|| format!("--pidfd-socket {}", p.display()))?;
+            send_pidfd(&sock, pid, p)?;
+        }
+        Ok(())
+    };
+    // A process its caller cannot know of must not run on: as runc, it is killed.
+    if let Err(e) = handed_over() {
+        let _ = sp::kill(pid, libc::SIGKILL);
+        return Err(e);
     }
     let Some(sigfd) = sigfd else { return Ok(0) };
     let master = match &ours {
