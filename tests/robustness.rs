@@ -378,8 +378,10 @@ fn a_reused_pid_is_never_the_container() {
     assert_eq!(st["pid"], 0);
     let out = env.ruse(&["kill", &id, "KILL"]);
     assert_error("kill", &out, &["container not running"]);
+    // `--all` of a stopped container signals what is left in its cgroup (here nothing), as
+    // runc: it succeeds, and never reaches the pid in state.json.
     let out = env.ruse(&["kill", "--all", &id, "KILL"]);
-    assert_error("kill --all", &out, &["container not running"]);
+    assert!(out.status.success(), "kill --all: {out:?}");
     let list = env.ruse(&["list", "--format", "json"]);
     let v: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(v[0]["status"], "stopped");
