@@ -335,13 +335,21 @@ pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
 pub fn processes_of(rootfs: &Path) -> Vec<i32> {
     let own_ns = std::fs::read_link("/proc/self/ns/mnt").ok();
     let needle = format!(" {} ", rootfs.display());
+    // The root's inode identifies it from any mount namespace; the path in mountinfo only
+    // when the rootfs lies on the host's root filesystem (not so in the VM of vm-test).
+    let ino = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    };
+    let want = ino(rootfs);
     let mut out = Vec::new();
     for pid in all_pids() {
-        if let Ok(r) = std::fs::read_link(format!("/proc/{pid}/root")) {
-            if r == rootfs {
-                out.push(pid);
-                continue;
-            }
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        if std::fs::read_link(&root).is_ok_and(|r| r == rootfs)
+            || (want.is_some() && ino(&root) == want)
+        {
+            out.push(pid);
+            continue;
         }
         let ns = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
         if ns.is_none() || ns == own_ns {
