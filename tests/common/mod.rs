@@ -317,19 +317,6 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Pids of processes whose root directory is `rootfs` (the container's processes).
-pub fn processes_rooted_in(rootfs: &Path) -> Vec<i32> {
-    let mut out = Vec::new();
-    for pid in all_pids() {
-        if let Ok(r) = std::fs::read_link(format!("/proc/{pid}/root")) {
-            if r == rootfs {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
 /// Pids of the container's processes: rooted in `rootfs`, or (an init that has not pivoted
 /// yet) in another mount namespace that has `rootfs` mounted.
 pub fn processes_of(rootfs: &Path) -> Vec<i32> {
